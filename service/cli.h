@@ -1,0 +1,19 @@
+/* cli.h — the `pimg` subcommands. Each takes argc/argv starting at the subcommand's name and
+ * returns the process exit code: 0 ok, 1 failure, 2 unreadable image / bad usage, 3 not
+ * implemented yet. */
+#ifndef PIMG_CLI_H
+#define PIMG_CLI_H
+
+#include "status.h"
+
+int pimg_cmd_analyze(int argc, char **argv, const char *exe);
+int pimg_cmd_enhance(int argc, char **argv, const char *exe);
+int pimg_cmd_align(int argc, char **argv, const char *exe);
+int pimg_cmd_train(int argc, char **argv, const char *exe);
+int pimg_cmd_eval(int argc, char **argv, const char *exe);
+int pimg_cmd_serve(int argc, char **argv, const char *exe);
+
+/* Exit code for a lib status: unreadable/undecodable input → 2, not implemented → 3, else 1. */
+int pimg_cli_exit_code(pimg_status st);
+
+#endif
