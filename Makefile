@@ -18,15 +18,19 @@ DEB_PKGS = libvips-dev libvips-tools libvlfeat-dev libsvm-dev libcjson-dev libmi
   libsqlite3-dev check pkg-config curl libcurl4-openssl-dev python3-numpy python3-pil python3-scipy
 LIB_SRC = $(sort $(wildcard lib/*.c))
 SVC_SRC = $(sort $(wildcard service/*.c))
-UNIT_SRC = $(sort $(wildcard tests/unit/*_test.c))
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 SVC_OBJ = $(SVC_SRC:%.c=$(BUILD)/%.o)
-SVC_NOMAIN = $(filter-out $(BUILD)/service/main.o,$(SVC_OBJ))
-UNIT_BIN = $(BUILD)/tests/unit_tests
-SVC_TEST_BIN = $(BUILD)/tests/service_tests
-SVC_TEST_SRC = $(sort $(wildcard tests/service/*.c))
+# Every tests/{unit,service}/<name>_test.c is its own Check program (its own main), so modules
+# add tests without touching a shared list. tests/*/common*.c are linked into each of them.
+UNIT_TESTS = $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/unit/*_test.c)))
+SVC_TESTS = $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/service/*_test.c)))
+UNIT_COMMON = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_test.c,$(wildcard tests/unit/*.c)))
+SVC_COMMON = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_test.c,$(wildcard tests/service/*.c)))
+# Sanitizer runs: glib/libvips keep process-lifetime caches that LeakSanitizer reports as leaks.
+TEST_ENV = PIMG_BIN=$(BUILD)/pimg ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 CK_DEFAULT_TIMEOUT=120
 
-.PHONY: all deps run test unit service-test asan clean eval fuzz loadtest
+.PHONY: all deps run test unit asan clean
+.SECONDARY:
 all: deps $(BUILD)/pimg
 
 deps:
@@ -47,21 +51,22 @@ $(BUILD)/libpimg.a: $(LIB_OBJ)
 $(BUILD)/pimg: $(SVC_OBJ) $(BUILD)/libpimg.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SVC_OBJ) $(BUILD)/libpimg.a $(LIBS)
 
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libpimg.a
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_COMMON) $(BUILD)/libpimg.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-$(SVC_TEST_BIN): $(SVC_TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libpimg.a
+$(BUILD)/tests/service/%: $(BUILD)/tests/service/%.o $(SVC_COMMON) $(BUILD)/libpimg.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS) -lcurl
 
 run: all
 	$(BUILD)/pimg serve --port $${PORT:-8080}
 
-test: deps $(BUILD)/pimg $(UNIT_BIN) $(SVC_TEST_BIN)
-	PIMG_BIN=$(BUILD)/pimg $(UNIT_BIN)
-	PIMG_BIN=$(BUILD)/pimg $(SVC_TEST_BIN)
+# Runs every test program even when one fails, then fails if any did.
+test: deps $(BUILD)/pimg $(UNIT_TESTS) $(SVC_TESTS)
+	@fail=0; for t in $(UNIT_TESTS) $(SVC_TESTS); do echo "== $$t"; $(TEST_ENV) $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "all test programs passed"; else echo "SOME TESTS FAILED"; exit 1; fi
 
-unit: deps $(UNIT_BIN)
-	$(UNIT_BIN)
+unit: deps $(UNIT_TESTS)
+	@fail=0; for t in $(UNIT_TESTS); do $(TEST_ENV) $$t || fail=1; done; exit $$fail
 
 asan:
 	$(MAKE) test BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
