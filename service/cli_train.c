@@ -1,29 +1,28 @@
-/* cli_train.c — `pimg train` and `pimg eval`: dispatch to the per-model trainers. The
- * trainers land with issues 4 (orient) and 5 (detect). */
+/* cli_train.c — `pimg train` and `pimg eval`: dispatch to the per-model trainers
+ * (cli_train_orient.c, cli_train_detect.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
-static int not_yet(int argc, char **argv, const char *what)
+static const char help[] =
+    "usage: pimg train orient|detect --data DIR [--labels CSV] --out MODEL [options]\n"
+    "       pimg eval  orient|detect --data DIR --model MODEL\n"
+    "`pimg train orient --help` and `pimg train detect --help` list each trainer's options.\n";
+
+static int dispatch(int argc, char **argv, const char *exe, int train)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: pimg %s orient|detect --data DIR [--labels CSV] --out MODEL\n"
-               "Not implemented yet (exit 3).\n", what);
-        return 0;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
     }
-    fprintf(stderr, "pimg: %s is not implemented yet\n", what);
-    return 3;
+    if (!strcmp(argv[1], "orient"))
+        return train ? pimg_cmd_train_orient(argc - 1, argv + 1, exe) : pimg_cmd_eval_orient(argc - 1, argv + 1, exe);
+    if (!strcmp(argv[1], "detect"))
+        return train ? pimg_cmd_train_detect(argc - 1, argv + 1, exe) : pimg_cmd_eval_detect(argc - 1, argv + 1, exe);
+    fprintf(stderr, "pimg: unknown model '%s' (orient or detect)\n", argv[1]);
+    return 2;
 }
 
-int pimg_cmd_train(int argc, char **argv, const char *exe)
-{
-    (void)exe;
-    return not_yet(argc, argv, "train");
-}
-
-int pimg_cmd_eval(int argc, char **argv, const char *exe)
-{
-    (void)exe;
-    return not_yet(argc, argv, "eval");
-}
+int pimg_cmd_train(int argc, char **argv, const char *exe) { return dispatch(argc, argv, exe, 1); }
+int pimg_cmd_eval(int argc, char **argv, const char *exe) { return dispatch(argc, argv, exe, 0); }
