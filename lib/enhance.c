@@ -2,6 +2,7 @@
  * with issue 6; until then the plan is always "leave the photo as it is". */
 #include "enhance.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,9 +51,10 @@ pimg_status pimg_quality_measure(const pimg_tensor *t, pimg_quality *q, pimg_err
 
 void pimg_quality_to_json(const pimg_quality *q, cJSON *obj)
 {
-    cJSON_AddNumberToObject(obj, "brightness", q->brightness);
-    cJSON_AddNumberToObject(obj, "contrast", q->contrast);
-    cJSON_AddNumberToObject(obj, "sharpness", q->sharpness);
+    /* four significant decimals are all a caller can use; longer floats only bloat headers */
+    cJSON_AddNumberToObject(obj, "brightness", round(q->brightness * 1e4) / 1e4);
+    cJSON_AddNumberToObject(obj, "contrast", round(q->contrast * 1e4) / 1e4);
+    cJSON_AddNumberToObject(obj, "sharpness", round(q->sharpness * 1e6) / 1e6);
 }
 
 pimg_status pimg_enhance_model_load(const char *path, pimg_enhance_model **out, pimg_error *err)

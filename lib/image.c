@@ -18,6 +18,7 @@ struct pimg_image {
     int exif_orientation;
     int in_w, in_h;   /* after EXIF orientation */
     VipsImage *full;  /* current full-resolution pixels, NULL until first needed */
+    int corrected;    /* full holds corrections (not just the decoded input) */
 };
 
 pimg_format pimg_format_sniff(const void *buf, size_t len)
@@ -47,6 +48,86 @@ const char *pimg_format_name(pimg_format f)
 {
     static const char *names[] = {"unknown", "jpeg", "png", "webp", "tiff", "gif", "heif"};
     return (unsigned)f < sizeof names / sizeof *names ? names[f] : "unknown";
+}
+
+static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+static uint32_t le16(const unsigned char *p) { return p[0] | p[1] << 8; }
+
+/* Dimensions read straight from the container header for the formats where that is simple
+ * (PNG IHDR, JPEG SOFn, GIF screen, WebP VP8/VP8L/VP8X), so the pixel gate never depends on
+ * how far a loader reads before it allocates. Returns 0 when found. */
+static int header_dims(const unsigned char *b, size_t len, pimg_format fmt, uint64_t *w, uint64_t *h)
+{
+    switch (fmt) {
+    case PIMG_FMT_PNG:
+        if (len >= 24 && !memcmp(b + 12, "IHDR", 4)) {
+            *w = be32(b + 16);
+            *h = be32(b + 20);
+            return 0;
+        }
+        return -1;
+    case PIMG_FMT_GIF:
+        if (len >= 10) {
+            *w = le16(b + 6);
+            *h = le16(b + 8);
+            return 0;
+        }
+        return -1;
+    case PIMG_FMT_WEBP:
+        if (len >= 30 && !memcmp(b + 12, "VP8X", 4)) {
+            *w = 1 + (b[24] | b[25] << 8 | (uint32_t)b[26] << 16);
+            *h = 1 + (b[27] | b[28] << 8 | (uint32_t)b[29] << 16);
+            return 0;
+        }
+        if (len >= 25 && !memcmp(b + 12, "VP8L", 4)) {
+            uint32_t v = b[21] | b[22] << 8 | (uint32_t)b[23] << 16 | (uint32_t)b[24] << 24;
+            *w = 1 + (v & 0x3FFF);
+            *h = 1 + ((v >> 14) & 0x3FFF);
+            return 0;
+        }
+        if (len >= 30 && !memcmp(b + 12, "VP8 ", 4)) {
+            *w = le16(b + 26) & 0x3FFF;
+            *h = le16(b + 28) & 0x3FFF;
+            return 0;
+        }
+        return -1;
+    case PIMG_FMT_JPEG:
+        /* Walk the marker segments up to the first start-of-frame. */
+        for (size_t i = 2; i + 9 < len;) {
+            if (b[i] != 0xFF) {
+                i++;
+                continue;
+            }
+            unsigned m = b[i + 1];
+            if (m == 0xFF) {
+                i++;
+                continue;
+            }
+            if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+                i += 2;
+                continue;
+            }
+            size_t seg = (size_t)b[i + 2] << 8 | b[i + 3];
+            if ((m >= 0xC0 && m <= 0xCF) && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                *h = (uint32_t)b[i + 5] << 8 | b[i + 6];
+                *w = (uint32_t)b[i + 7] << 8 | b[i + 8];
+                return 0;
+            }
+            if (m == 0xDA || seg < 2)
+                return -1;
+            i += 2 + seg;
+        }
+        return -1;
+    default:
+        return -1;
+    }
+}
+
+static pimg_status too_large(pimg_error *err, uint64_t w, uint64_t h, uint64_t max_px)
+{
+    return pimg_error_set(err, PIMG_ERR_TOO_LARGE, "image is %llux%llu = %.1f MP, limit %.1f MP",
+                          (unsigned long long)w, (unsigned long long)h, (double)(w * h) / 1e6,
+                          (double)max_px / 1e6);
 }
 
 /* Opens the header (and, lazily, the pixels) with the loader for fmt. Strict: fail on errors
@@ -146,16 +227,18 @@ pimg_status pimg_image_load_buffer(const void *buf, size_t len, const pimg_load_
     if (fmt == PIMG_FMT_UNKNOWN)
         return pimg_error_set(err, PIMG_ERR_UNSUPPORTED,
                               "not a JPEG, PNG, WebP, TIFF, GIF or HEIF/AVIF image");
+    uint64_t w, h;
+    if (header_dims(buf, len, fmt, &w, &h) == 0 && w * h > max_px)
+        return too_large(err, w, h, max_px);
     VipsImage *hdr = open_vips(buf, len, fmt, VIPS_ACCESS_SEQUENTIAL);
     if (!hdr)
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot read image header");
-    uint64_t w = (uint64_t)hdr->Xsize, h = (uint64_t)hdr->Ysize;
+    w = (uint64_t)hdr->Xsize;
+    h = (uint64_t)hdr->Ysize;
     int orient = vips_image_get_orientation(hdr);
     g_object_unref(hdr);
     if (w * h > max_px)
-        return pimg_error_set(err, PIMG_ERR_TOO_LARGE, "image is %llux%llu = %.1f MP, limit %.1f MP",
-                              (unsigned long long)w, (unsigned long long)h, (double)(w * h) / 1e6,
-                              (double)max_px / 1e6);
+        return too_large(err, w, h, max_px);
     pimg_image *img = calloc(1, sizeof *img);
     if (!img || !(img->bytes = malloc(len))) {
         free(img);
@@ -247,6 +330,7 @@ void pimg_image_set_vips(pimg_image *img, VipsImage *next)
     if (img->full)
         g_object_unref(img->full);
     img->full = next;
+    img->corrected = 1;
 }
 
 const void *pimg_image_bytes(const pimg_image *img, size_t *len)
@@ -270,7 +354,10 @@ pimg_status pimg_image_tensor(const pimg_image *img, int max_side, pimg_tensor *
     /* thumbnail = shrink-on-load (JPEG DCT scaling, WebP/HEIF scaled decode) + autorotate +
      * colour management; it decodes the whole file, so strictness is checked here. */
     if (vips_thumbnail_buffer(img->bytes, img->len, &th, max_side, "height", max_side, "size",
-                              VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL))
+                              VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR,
+                              /* libvips 8.14 does not forward fail_on from thumbnail_buffer
+                               * to the loader; the option string does reach it. */
+                              "option_string", "fail_on=error", NULL))
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
     if (!(th = to_srgb8(th)))
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
@@ -356,6 +443,12 @@ pimg_status pimg_image_encode_jpeg(pimg_image *img, const pimg_jpeg_opts *opts, 
     size_t n = 0;
     int r = vips_jpegsave_buffer(im, &b, &n, "Q", q, "strip", !keep, NULL);
     g_object_unref(im);
+    if (!img->corrected && img->full) {
+        /* A sequential decode can be read once; an uncorrected image simply reopens from its
+         * bytes next time, so encoding twice works. */
+        g_object_unref(img->full);
+        img->full = NULL;
+    }
     if (r)
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot encode image (corrupt input?)");
     *buf = b;

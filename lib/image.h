@@ -82,7 +82,8 @@ typedef struct {
 } pimg_jpeg_opts;
 
 /* Encodes the current pixels as JPEG into a new buffer. BAD_INPUT when the source turns out
- * to be corrupt while decoding. Ownership: *buf is malloc'd memory the caller frees with free(). */
+ * to be corrupt while decoding. The input is decoded as a stream: an image without
+ * corrections may be encoded any number of times, a corrected one once. Ownership: *buf is malloc'd memory the caller frees with free(). */
 pimg_status pimg_image_encode_jpeg(pimg_image *img, const pimg_jpeg_opts *opts, void **buf,
                                    size_t *len, pimg_error *err);
 
