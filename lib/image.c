@@ -346,21 +346,65 @@ int pimg_image_input_height(const pimg_image *img) { return img->in_h; }
 int pimg_image_exif_orientation(const pimg_image *img) { return img->exif_orientation; }
 pimg_format pimg_image_format(const pimg_image *img) { return img->format; }
 
+/* The analysis copy of a JPEG: libjpeg's DCT scaling by the largest power of two that keeps
+ * the longest side at or above 90% of max_side, then (only if still larger) a resize. This is
+ * about twice as fast as vips_thumbnail, which insists on reaching max_side exactly and so
+ * usually decodes at a smaller shrink. */
+static VipsImage *jpeg_analysis_copy(const pimg_image *img, int max_side)
+{
+    int longest = img->in_w > img->in_h ? img->in_w : img->in_h, shrink = 1;
+    while (shrink < 8 && longest / (shrink * 2) >= max_side * 9 / 10)
+        shrink *= 2;
+    VipsImage *im = NULL, *t;
+    if (vips_jpegload_buffer(img->bytes, img->len, &im, "shrink", shrink, "fail_on", VIPS_FAIL_ON_ERROR,
+                             "access", VIPS_ACCESS_SEQUENTIAL, NULL))
+        return NULL;
+    if (img->exif_orientation != 1) {
+        VipsImage *mem = vips_image_copy_memory(im);
+        g_object_unref(im);
+        if (!mem || vips_autorot(mem, &t, NULL)) {
+            if (mem)
+                g_object_unref(mem);
+            return NULL;
+        }
+        g_object_unref(mem);
+        im = t;
+    }
+    if (!(im = to_srgb8(im)))
+        return NULL;
+    int side = im->Xsize > im->Ysize ? im->Xsize : im->Ysize;
+    if (side > max_side) {
+        if (vips_resize(im, &t, (double)max_side / side, NULL)) {
+            g_object_unref(im);
+            return NULL;
+        }
+        g_object_unref(im);
+        im = t;
+    }
+    return im;
+}
+
 pimg_status pimg_image_tensor(const pimg_image *img, int max_side, pimg_tensor **out, pimg_error *err)
 {
     if (max_side <= 0)
         max_side = PIMG_ANALYSIS_SIDE;
     VipsImage *th = NULL;
-    /* thumbnail = shrink-on-load (JPEG DCT scaling, WebP/HEIF scaled decode) + autorotate +
-     * colour management; it decodes the whole file, so strictness is checked here. */
-    if (vips_thumbnail_buffer(img->bytes, img->len, &th, max_side, "height", max_side, "size",
-                              VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR,
-                              /* libvips 8.14 does not forward fail_on from thumbnail_buffer
-                               * to the loader; the option string does reach it. */
-                              "option_string", "fail_on=error", NULL))
-        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
-    if (!(th = to_srgb8(th)))
-        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
+    if (img->format == PIMG_FMT_JPEG) {
+        if (!(th = jpeg_analysis_copy(img, max_side)))
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
+    } else {
+        /* thumbnail = shrink-on-load (WebP/HEIF scaled decode, PNG/TIFF plain) + autorotate +
+         * colour management. */
+        if (vips_thumbnail_buffer(img->bytes, img->len, &th, max_side, "height", max_side, "size",
+                                  VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR,
+                                  /* libvips 8.14 does not forward fail_on from thumbnail_buffer
+                                   * to the loader; the option string does reach it. */
+                                  "option_string", "fail_on=error", NULL))
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
+        if (!(th = to_srgb8(th)))
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
+    }
+    /* The whole file is decoded here, so strictness (fail_on) is checked here too. */
     size_t n = 0;
     unsigned char *px = vips_image_write_to_memory(th, &n);
     if (!px) {

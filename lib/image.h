@@ -69,7 +69,8 @@ int pimg_image_exif_orientation(const pimg_image *img);
 pimg_format pimg_image_format(const pimg_image *img);
 
 /* A 3-channel sRGB float tensor (0..1) of the input, EXIF-oriented, longest side at most
- * max_side (shrink-on-load, so cost does not grow with megapixels; never upsized). Decodes the
+ * max_side and, for large JPEGs, at least 90% of it (shrink-on-load picks a power-of-two DCT
+ * scale, so cost barely grows with megapixels; never upsized). Decodes the
  * whole file strictly: BAD_INPUT on truncated/corrupt data.
  * Ownership: *out written only on success, freed with pimg_tensor_free. */
 pimg_status pimg_image_tensor(const pimg_image *img, int max_side, pimg_tensor **out,
