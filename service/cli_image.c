@@ -1,5 +1,7 @@
 /* cli_image.c — `pimg analyze` and `pimg enhance`: thin wrappers over lib/pipeline. */
 #include <getopt.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +43,10 @@ typedef struct {
     pimg_load_opts load;
     const char *models_dir;
     const char *reference;
+    int jobs; /* analyze: parallel images, 0 = one per core */
 } image_args;
 
-enum { OPT_MODELS = 256, OPT_OPS, OPT_BG, OPT_Q, OPT_MAXSIDE, OPT_REF, OPT_MAXPX, OPT_ICC, OPT_SIDE, OPT_FILL };
+enum { OPT_MODELS = 256, OPT_OPS, OPT_BG, OPT_Q, OPT_MAXSIDE, OPT_REF, OPT_MAXPX, OPT_ICC, OPT_SIDE, OPT_FILL, OPT_JOBS };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},          {"models", required_argument, NULL, OPT_MODELS},
@@ -51,7 +54,8 @@ static const struct option long_opts[] = {
     {"quality", required_argument, NULL, OPT_Q}, {"max-side", required_argument, NULL, OPT_MAXSIDE},
     {"reference", required_argument, NULL, OPT_REF}, {"max-pixels", required_argument, NULL, OPT_MAXPX},
     {"keep-icc", no_argument, NULL, OPT_ICC}, {"analysis-side", required_argument, NULL, OPT_SIDE},
-    {"fill", required_argument, NULL, OPT_FILL}, {NULL, 0, NULL, 0},
+    {"fill", required_argument, NULL, OPT_FILL}, {"jobs", required_argument, NULL, OPT_JOBS},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -106,6 +110,10 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
             if (*end || d <= 0.1 || d > 1.0) { snprintf(err.msg, sizeof err.msg, "--fill must be in (0.1, 1]"); goto bad; }
             a->pipe.fill = d;
             break;
+        case OPT_JOBS:
+            if (parse_int(optarg, 1, 64, &v)) { snprintf(err.msg, sizeof err.msg, "--jobs must be 1..64"); goto bad; }
+            a->jobs = (int)v;
+            break;
         case OPT_REF: a->reference = optarg; break;
         case OPT_ICC: a->pipe.keep_icc = 1; break;
         default: fputs(help, stderr); return 2;
@@ -140,6 +148,72 @@ static const char analyze_help[] =
     "  --analysis-side N    longest side of the analysis copy (default 1024)\n"
     "  --max-pixels N       refuse larger images (default 50000000)\n";
 
+/* One image of an analyze batch: the JSON line to print and the exit code it implies. */
+typedef struct {
+    char *line;
+    int code;
+    int done;
+} analyze_slot;
+
+typedef struct {
+    const image_args *args;
+    const pimg_models *models;
+    char **files;
+    int n;
+    analyze_slot *slots;
+    int next; /* next file to take, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} analyze_batch;
+
+static void analyze_one(const analyze_batch *b, int i, analyze_slot *out)
+{
+    pimg_error err = {0};
+    pimg_image *img = NULL;
+    pimg_analysis an;
+    const char *file = b->files[i];
+    pimg_status st = pimg_analysis_init(&an);
+    if (!st)
+        st = pimg_image_load_file(file, &b->args->load, &img, &err);
+    if (!st)
+        st = pimg_pipeline_analyze(b->models, img, &b->args->pipe, &an, &err);
+    cJSON *o;
+    if (st) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(e, "code", pimg_status_name(st));
+        cJSON_AddStringToObject(e, "message", err.msg);
+        fprintf(stderr, "pimg: %s: %s\n", file, err.msg);
+    } else {
+        o = pimg_analysis_to_json(&an, file);
+    }
+    out->line = o ? cJSON_PrintUnformatted(o) : NULL;
+    out->code = pimg_cli_exit_code(st);
+    cJSON_Delete(o);
+    pimg_analysis_clear(&an);
+    pimg_image_free(img);
+}
+
+static void *analyze_worker(void *arg)
+{
+    analyze_batch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        int i = b->next < b->n ? b->next++ : -1;
+        pthread_mutex_unlock(&b->mu);
+        if (i < 0)
+            return NULL;
+        analyze_slot r = {0};
+        analyze_one(b, i, &r);
+        pthread_mutex_lock(&b->mu);
+        b->slots[i] = r;
+        b->slots[i].done = 1;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
 int pimg_cmd_analyze(int argc, char **argv, const char *exe)
 {
     image_args a;
@@ -153,35 +227,43 @@ int pimg_cmd_analyze(int argc, char **argv, const char *exe)
     pimg_models *models = load_models(a.models_dir, exe);
     if (!models)
         return 1;
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        pimg_error err = {0};
-        pimg_image *img = NULL;
-        pimg_analysis an;
-        pimg_status st = pimg_analysis_init(&an);
-        if (!st)
-            st = pimg_image_load_file(argv[i], &a.load, &img, &err);
-        if (!st)
-            st = pimg_pipeline_analyze(models, img, &a.pipe, &an, &err);
-        cJSON *o;
-        if (st) {
-            o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "file", argv[i]);
-            cJSON *e = cJSON_AddObjectToObject(o, "error");
-            cJSON_AddStringToObject(e, "code", pimg_status_name(st));
-            cJSON_AddStringToObject(e, "message", err.msg);
-            fprintf(stderr, "pimg: %s: %s\n", argv[i], err.msg);
-            int code = pimg_cli_exit_code(st);
-            if (code > rc)
-                rc = code;
-        } else {
-            o = pimg_analysis_to_json(&an, argv[i]);
+    /* Images are independent: analyse them on every core, print in input order. */
+    analyze_batch b = {.args = &a, .models = models, .files = argv + optind, .n = argc - optind};
+    b.slots = calloc((size_t)b.n, sizeof *b.slots);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = a.jobs > 0 ? a.jobs : (int)(cores > 0 ? cores : 1);
+    if (nthreads > b.n)
+        nthreads = b.n;
+    pthread_t th[64];
+    if (nthreads > 64)
+        nthreads = 64;
+    int started = 0;
+    for (; b.slots && started < nthreads; started++)
+        if (pthread_create(&th[started], NULL, analyze_worker, &b))
+            break;
+    if (started == 0 && b.slots)
+        analyze_worker(&b); /* no threads to be had: do it here */
+    int rc = b.slots ? 0 : 1;
+    for (int i = 0; b.slots && i < b.n; i++) {
+        pthread_mutex_lock(&b.mu);
+        while (!b.slots[i].done)
+            pthread_cond_wait(&b.cv, &b.mu);
+        pthread_mutex_unlock(&b.mu);
+        if (b.slots[i].line) {
+            puts(b.slots[i].line);
+            fflush(stdout);
+            free(b.slots[i].line);
         }
-        print_json_line(o);
-        cJSON_Delete(o);
-        pimg_analysis_clear(&an);
-        pimg_image_free(img);
+        if (b.slots[i].code > rc)
+            rc = b.slots[i].code;
     }
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    free(b.slots);
     pimg_models_release(models);
     return rc;
 }
