@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 static const char *bin(void)
 {
     const char *b = getenv("PIMG_BIN");
@@ -40,16 +42,12 @@ static void make_photo(const char *path, const char *size)
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pimg-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    pimg_test_mkdtemp(tmpdir, sizeof tmpdir, "cli");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd)) {
-    }
+    pimg_test_rmtree(tmpdir);
 }
 
 START_TEST(help_everywhere)
@@ -134,9 +132,5 @@ int main(void)
     tcase_add_test(tc, analyze_prints_one_line_per_image);
     tcase_add_test(tc, enhance_writes_jpeg_of_same_size);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -6,21 +6,18 @@
 #include <unistd.h>
 
 #include "feedback.h"
+#include "testutil.h"
 
 static char dir[64];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/pimg-fb-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    pimg_test_mkdtemp(dir, sizeof dir, "fb");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) {
-    }
+    pimg_test_rmtree(dir);
 }
 
 START_TEST(label_parse_accepts_and_rejects)
@@ -108,9 +105,5 @@ int main(void)
     tcase_add_test(tc, add_survives_reopen_and_exports);
     tcase_add_test(tc, open_fails_on_unwritable_dir);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -10,6 +10,7 @@
 
 #include "image.h"
 #include "pimg.h"
+#include "testutil.h"
 
 #define W 40
 #define H 20
@@ -362,11 +363,6 @@ END_TEST
 
 int main(void)
 {
-    pimg_error err = {0};
-    if (pimg_init("image_test", 1, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return EXIT_FAILURE;
-    }
     Suite *s = suite_create("image");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
@@ -378,10 +374,5 @@ int main(void)
     tcase_add_test(tc, tensor_is_shrunk_on_load_and_encode_keeps_size);
     tcase_add_test(tc, missing_file_is_io_error);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    pimg_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 1);
 }

@@ -7,6 +7,7 @@
 
 #include "pimg.h"
 #include "pipeline.h"
+#include "testutil.h"
 
 START_TEST(ops_and_background_parse)
 {
@@ -138,11 +139,6 @@ END_TEST
 
 int main(void)
 {
-    pimg_error err = {0};
-    if (pimg_init("pipeline_test", 1, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return EXIT_FAILURE;
-    }
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
@@ -151,10 +147,5 @@ int main(void)
     tcase_add_test(tc, enhance_only_keeps_size);
     tcase_add_test(tc, undecodable_input_fails_cleanly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    pimg_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 1);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "tensor.h"
+#include "testutil.h"
 
 /* A 3x2 single-channel tensor holding 0..5 row by row. */
 static pimg_tensor *ramp(void)
@@ -86,9 +87,5 @@ int main(void)
     tcase_add_test(tc, rotate_zero_is_identity_and_small_angle_moves_edge);
     tcase_add_test(tc, resize_keeps_mean_and_grey_weights);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

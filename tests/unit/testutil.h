@@ -1,0 +1,18 @@
+/* testutil.h — what every unit-test program shares: running a suite and scratch folders. */
+#ifndef PIMG_TESTUTIL_H
+#define PIMG_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Runs s (CK_NORMAL: prints the Check summary line) and returns the process exit code.
+ * with_lib != 0 wraps the run in pimg_init/pimg_shutdown (libvips). */
+int pimg_test_run(Suite *s, int with_lib);
+
+/* Makes a fresh folder /tmp/pimg-<tag>-XXXXXX into buf (size n); fails the test on error. */
+void pimg_test_mkdtemp(char *buf, size_t n, const char *tag);
+
+/* Removes a folder made by pimg_test_mkdtemp, with everything in it. */
+void pimg_test_rmtree(const char *dir);
+
+#endif
