@@ -266,31 +266,68 @@ pimg_status pimg_image_tensor(const pimg_image *img, int max_side, pimg_tensor *
 {
     if (max_side <= 0)
         max_side = PIMG_ANALYSIS_SIDE;
-    VipsImage *th = NULL;
-    /* thumbnail = shrink-on-load (JPEG DCT scaling, WebP/HEIF scaled decode) + autorotate +
-     * colour management; it decodes the whole file, so strictness is checked here. */
-    if (vips_thumbnail_buffer(img->bytes, img->len, &th, max_side, "height", max_side, "size",
-                              VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL))
+    int side = img->in_w > img->in_h ? img->in_w : img->in_h; /* same before/after EXIF turns */
+    VipsImage *im = NULL, *t = NULL;
+    int r;
+    /* Strict shrink-on-load by hand. vips_thumbnail_buffer would be shorter, but it turns
+     * decode errors of truncated files into warnings and returns a zero-filled picture (found
+     * by the service's hostile-input tests); the loaders called directly with fail_on do fail. */
+    if (img->format == PIMG_FMT_JPEG) {
+        int shrink = 1;
+        while (shrink < 8 && side / (shrink * 2) >= max_side)
+            shrink *= 2;
+        r = vips_jpegload_buffer(img->bytes, img->len, &im, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                 VIPS_FAIL_ON_ERROR, "shrink", shrink, NULL);
+    } else if (img->format == PIMG_FMT_WEBP && side > max_side) {
+        r = vips_webpload_buffer(img->bytes, img->len, &im, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                 VIPS_FAIL_ON_ERROR, "scale", (double)max_side / side, NULL);
+    } else {
+        im = open_vips(img->bytes, img->len, img->format, VIPS_ACCESS_SEQUENTIAL);
+        r = im ? 0 : -1;
+    }
+    if (r)
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
-    if (!(th = to_srgb8(th)))
+    if (!(im = to_srgb8(im)))
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
+    int cur = im->Xsize > im->Ysize ? im->Xsize : im->Ysize;
+    if (cur > max_side) {
+        if (vips_resize(im, &t, (double)max_side / cur, NULL)) {
+            g_object_unref(im);
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot resize image");
+        }
+        g_object_unref(im);
+        im = t;
+    }
+    /* Decodes the whole file here: a truncated or corrupt one fails now. */
+    VipsImage *mem = vips_image_copy_memory(im);
+    g_object_unref(im);
+    if (!mem)
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
+    if (img->exif_orientation != 1) {
+        if (vips_autorot(mem, &t, NULL)) {
+            g_object_unref(mem);
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot apply EXIF orientation");
+        }
+        g_object_unref(mem);
+        mem = t;
+    }
     size_t n = 0;
-    unsigned char *px = vips_image_write_to_memory(th, &n);
+    unsigned char *px = vips_image_write_to_memory(mem, &n);
     if (!px) {
-        g_object_unref(th);
+        g_object_unref(mem);
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
     }
-    pimg_tensor *t = pimg_tensor_new(th->Xsize, th->Ysize, 3);
-    g_object_unref(th);
-    if (!t) {
+    pimg_tensor *tt = pimg_tensor_new(mem->Xsize, mem->Ysize, 3);
+    g_object_unref(mem);
+    if (!tt) {
         g_free(px);
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
-    size_t cnt = (size_t)t->w * t->h * 3;
+    size_t cnt = (size_t)tt->w * tt->h * 3;
     for (size_t i = 0; i < cnt && i < n; i++)
-        t->data[i] = px[i] * (1.0f / 255.0f);
+        tt->data[i] = px[i] * (1.0f / 255.0f);
     g_free(px);
-    *out = t;
+    *out = tt;
     return PIMG_OK;
 }
 

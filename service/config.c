@@ -44,6 +44,7 @@ static const setting settings[] = {
     {"per-ip-limit", "PIMG_PER_IP_LIMIT", T_INT, F(per_ip_limit), 0, 0, 100000, "0 (off)", "concurrent connections per client IP"},
     {"conn-timeout", "PIMG_CONN_TIMEOUT", T_SECONDS, F(conn_timeout_s), 0, 1, 3600, "15", "seconds of inactivity before a connection is closed"},
     {"upload-timeout", "PIMG_UPLOAD_TIMEOUT", T_SECONDS_MS, F(upload_timeout_ms), 0, 0.1, 3600, "60", "seconds to receive one whole request body"},
+    {"header-timeout", "PIMG_HEADER_TIMEOUT", T_SECONDS_MS, F(header_timeout_ms), 0, 0.1, 3600, "20", "seconds to receive one request's headers (slowloris)"},
     {"conn-memory", "PIMG_CONN_MEMORY", T_SIZE, F(conn_memory), 0, 8192, 16.0 * 1024 * 1024, "64K", "per-connection header memory"},
     {"drain-timeout", "PIMG_DRAIN_TIMEOUT", T_SECONDS_MS, F(drain_timeout_ms), 0, 0, 3600, "25", "SIGTERM: seconds to finish accepted jobs"},
     {"access-log", "PIMG_ACCESS_LOG", T_BOOL, F(access_log), 0, 0, 1, "1", "JSON access log lines on stderr (0/1)"},
@@ -172,6 +173,7 @@ int pimg_config_parse(pimg_config *c, int argc, char **argv, FILE *err_out)
     c->conn_limit = 512;
     c->conn_timeout_s = 15;
     c->upload_timeout_ms = 60000;
+    c->header_timeout_ms = 20000;
     c->conn_memory = 64 * 1024;
     c->drain_timeout_ms = 25000;
     c->access_log = 1;

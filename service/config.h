@@ -28,6 +28,7 @@ typedef struct {
     int per_ip_limit;       /* concurrent connections per client IP, 0 = off */
     int conn_timeout_s;     /* inactivity timeout per connection */
     int upload_timeout_ms;  /* absolute deadline for receiving one request body */
+    int header_timeout_ms;  /* absolute deadline for receiving one request's headers */
     uint64_t conn_memory;   /* libmicrohttpd memory pool per connection (headers) */
     int drain_timeout_ms;   /* SIGTERM: how long in-flight and queued jobs may take */
     int access_log;         /* one JSON line per request on stderr */

@@ -34,7 +34,7 @@ static const char *ep_names[PIMG_EP_COUNT] = {"enhance", "analyze", "healthz", "
                                               "metrics", "openapi", "admin",   "other"};
 static const char *stage_names[PIMG_STAGE_COUNT] = {"queue", "decode", "analyze", "enhance", "encode"};
 static const char *reject_names[PIMG_REJECT_COUNT] = {"queue_full", "body_too_large", "memory_budget",
-                                                      "draining", "timeout", "upload_timeout"};
+                                                      "draining", "timeout", "upload_timeout", "slow_client"};
 
 pimg_metrics *pimg_metrics_new(void)
 {
@@ -201,6 +201,9 @@ char *pimg_metrics_render(pimg_metrics *m, const pimg_metrics_gauges *g, size_t 
     out(&s, "# HELP pimg_in_flight Jobs running on a worker.\n# TYPE pimg_in_flight gauge\n"
             "pimg_in_flight %d\n",
         g->in_flight);
+    out(&s, "# HELP pimg_connections Open HTTP connections.\n# TYPE pimg_connections gauge\n"
+            "pimg_connections %d\n",
+        g->connections);
     out(&s, "# HELP pimg_workers Image worker threads.\n# TYPE pimg_workers gauge\npimg_workers %d\n",
         g->workers);
     out(&s, "# HELP pimg_buffered_bytes Request body bytes held in memory.\n"

@@ -35,6 +35,7 @@ typedef enum {
     PIMG_REJECT_DRAINING,
     PIMG_REJECT_TIMEOUT,
     PIMG_REJECT_UPLOAD_TIMEOUT,
+    PIMG_REJECT_SLOW_CLIENT,
     PIMG_REJECT_COUNT
 } pimg_reject;
 
@@ -42,7 +43,7 @@ typedef struct pimg_metrics pimg_metrics;
 
 /* Values read at render time. model_version is borrowed for the call. */
 typedef struct {
-    int queue_depth, queue_capacity, in_flight, workers;
+    int queue_depth, queue_capacity, in_flight, workers, connections;
     int ready, draining;
     uint64_t buffered_bytes;
     const char *model_version;

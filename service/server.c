@@ -48,6 +48,17 @@ typedef struct server server;
 
 typedef enum { RQ_BODY = 0, RQ_QUEUED, RQ_DONE, RQ_ANSWERED } rq_state;
 
+/* What a connection is waiting for, for the slowloris sweep. */
+typedef enum { PH_HEADERS = 0, PH_BODY, PH_BUSY } conn_phase;
+
+/* Per-connection record (MHD socket context), linked in server.conns under conns_mu. */
+typedef struct conn_info {
+    struct conn_info *prev, *next;
+    int fd;
+    conn_phase phase;
+    double phase_start;
+} conn_info;
+
 typedef struct {
     server *srv;
     struct MHD_Connection *conn;
@@ -96,6 +107,9 @@ struct server {
     _Atomic uint64_t buffered;     /* body bytes held */
     _Atomic int active;            /* requests begun, not completed */
     int port;
+    pthread_mutex_t conns_mu;
+    conn_info conns;               /* list head (sentinel) */
+    int n_conns;
 };
 
 static double now_ms(void)
@@ -284,6 +298,14 @@ static int is_ready(server *s, const char **why)
     return 1;
 }
 
+static int n_connections(server *s)
+{
+    pthread_mutex_lock(&s->conns_mu);
+    int n = s->n_conns;
+    pthread_mutex_unlock(&s->conns_mu);
+    return n;
+}
+
 static enum MHD_Result answer_get(request *r)
 {
     server *s = r->srv;
@@ -306,6 +328,7 @@ static enum MHD_Result answer_get(request *r)
             .queue_capacity = pimg_pool_capacity(s->pool),
             .in_flight = pimg_pool_running(s->pool),
             .workers = s->cfg.workers,
+            .connections = n_connections(s),
             .ready = is_ready(s, &why),
             .draining = atomic_load(&s->draining),
             .buffered_bytes = atomic_load(&s->buffered),
@@ -427,7 +450,7 @@ static enum MHD_Result post_chunk(request *r, const char *data, size_t n)
     }
     if (r->overflow) {
         r->discarded += n;
-        return r->discarded > 4 * s->cfg.max_body ? MHD_NO : MHD_YES;
+        return r->discarded > 4 * s->cfg.max_body + (16u << 20) ? MHD_NO : MHD_YES;
     }
     if (r->len + n > s->cfg.max_body) {
         r->overflow = 413;
@@ -456,6 +479,84 @@ static enum MHD_Result post_chunk(request *r, const char *data, size_t n)
     r->len += n;
     r->bytes_in = r->len;
     return MHD_YES;
+}
+
+/* ---- connection tracking: absolute header and upload deadlines ----
+ *
+ * libmicrohttpd only has an inactivity timeout, which a client sending one byte every few
+ * seconds never trips. The main thread therefore sweeps the open connections twice a second
+ * and shuts down the socket of any connection that has spent longer than header-timeout on
+ * one request's headers or upload-timeout on one body; MHD then sees the socket fail and
+ * closes it on its own thread. MHD reports a connection closed (removing it from the list,
+ * under conns_mu) before it closes the descriptor, so a swept fd is never a reused one. */
+
+static void set_phase(request *r, conn_phase ph)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_info *c = ci ? ci->socket_context : NULL;
+    if (!c)
+        return;
+    pthread_mutex_lock(&r->srv->conns_mu);
+    c->phase = ph;
+    c->phase_start = ph == PH_BODY ? r->t_start : now_ms();
+    pthread_mutex_unlock(&r->srv->conns_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_info *c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = ci ? ci->connect_fd : -1;
+        c->phase = PH_HEADERS;
+        c->phase_start = now_ms();
+        pthread_mutex_lock(&s->conns_mu);
+        c->next = s->conns.next;
+        c->prev = &s->conns;
+        s->conns.next->prev = c;
+        s->conns.next = c;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conns_mu);
+        *socket_context = c;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_info *c = *socket_context;
+        if (!c)
+            return;
+        pthread_mutex_lock(&s->conns_mu);
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->conns_mu);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static void sweep_connections(server *s)
+{
+    double now = now_ms();
+    int cut = 0;
+    pthread_mutex_lock(&s->conns_mu);
+    for (conn_info *c = s->conns.next; c != &s->conns; c = c->next) {
+        double limit = c->phase == PH_HEADERS ? s->cfg.header_timeout_ms
+                       : c->phase == PH_BODY  ? s->cfg.upload_timeout_ms
+                                              : -1;
+        if (limit > 0 && now - c->phase_start > limit && c->fd >= 0) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->fd = -1; /* once is enough */
+            cut++;
+        }
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    for (int i = 0; i < cut; i++)
+        pimg_metrics_reject(s->metrics, PIMG_REJECT_SLOW_CLIENT);
+    if (cut) {
+        log_event("warn", "slow_client", "closed %d connection(s) past the header/upload deadline", cut);
+    }
 }
 
 /* Runs under the pool lock when the job is accepted, before a worker can take it. */
@@ -692,6 +793,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
+        set_phase(r, *upload_data_size || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)
+                         ? PH_BODY
+                         : PH_BUSY);
         int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         int is_post = !strcmp(method, "POST");
         switch (r->ep) {
@@ -732,18 +837,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return post_chunk(r, upload_data, n);
     }
+    set_phase(r, PH_BUSY);
     return post_end(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     server *s = cls;
     request *r = *con_cls;
     if (!r)
         return;
     *con_cls = NULL;
+    set_phase(r, PH_HEADERS); /* keep-alive: the next request's headers are due */
+    (void)conn;
     double ms = now_ms() - r->t_start;
     if (r->status)
         pimg_metrics_request(s->metrics, r->ep, r->status, ms / 1e3);
@@ -850,6 +957,8 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 2 + s->cfg.workers / 4);
     pthread_mutex_init(&s->models_mu, NULL);
+    pthread_mutex_init(&s->conns_mu, NULL);
+    s->conns.next = s->conns.prev = &s->conns;
     char dirbuf[PATH_MAX];
     const char *dir = s->cfg.models_dir[0] ? s->cfg.models_dir : pimg_models_default_dir(exe, dirbuf, sizeof dirbuf);
     if (pimg_models_load(dir, &s->models, &err)) {
@@ -891,7 +1000,8 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)s->cfg.per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->cfg.conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, "pimg serve: cannot listen on %s:%d\n", s->cfg.bind, s->cfg.port);
         pimg_pool_free(s->pool);
@@ -906,7 +1016,13 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
               s->openapi ? "yes" : "missing");
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        struct timespec tick = {0, 500 * 1000 * 1000};
+        sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig > 0)
+            break;
+        sweep_connections(s);
+    }
     /* Drain: readiness off, stop accepting, let accepted work finish, then stop. */
     atomic_store(&s->draining, 1);
     log_event("info", "draining", "signal %d: refusing new work, finishing accepted requests", sig);
@@ -923,6 +1039,7 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         if (now_ms() > until)
             break;
         usleep(20 * 1000);
+        sweep_connections(s);
     }
     if (!clean) {
         /* Jobs still hold suspended connections; stopping MHD under them would free requests
