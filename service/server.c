@@ -6,7 +6,7 @@
  * is suspended (MHD_suspend_connection) until the worker has built the whole answer and resumes
  * it. A full queue is refused at once with 503 + Retry-After — preferably on the first callback,
  * before the body is read. Body memory is bounded per request (max-body) and across requests
- * (max-buffered). SIGTERM drains: /readyz turns 503, the listening socket closes, accepted work
+ * (max-buffered). SIGTERM drains: /readyz turns 503, new image requests get 503, accepted work
  * finishes (bounded by drain-timeout), then the process exits 0.
  *
  * Request lifecycle (request.state): RQ_BODY (receiving) → RQ_QUEUED (suspended, owned by a
@@ -1026,9 +1026,9 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     /* Drain: readiness off, stop accepting, let accepted work finish, then stop. */
     atomic_store(&s->draining, 1);
     log_event("info", "draining", "signal %d: refusing new work, finishing accepted requests", sig);
-    MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+    /* The listening socket stays open while draining: probes keep answering (/readyz 503, so
+     * the load balancer takes the pod out) and new image requests get a fast 503 "draining"
+     * instead of a refused connection. */
     double until = now_ms() + s->cfg.drain_timeout_ms;
     int clean = 0;
     for (;;) {

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -233,6 +234,82 @@ long http_req(const char *method, const char *url, const char *const *headers, c
     return resp->status;
 }
 
+void http_parallel(const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, int n, int timeout_ms, http_resp *resp)
+{
+    CURLM *m = curl_multi_init();
+    CURL **h = calloc((size_t)n, sizeof *h);
+    double *t0 = calloc((size_t)n, sizeof *t0);
+    struct curl_slist *hl = NULL;
+    for (const char *const *p = headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+    for (int i = 0; i < n; i++) {
+        memset(&resp[i], 0, sizeof resp[i]);
+        CURL *c = h[i] = curl_easy_init();
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (body) {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp[i]);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp[i]);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 60000));
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(intptr_t)i);
+        curl_multi_add_handle(m, c);
+        t0[i] = now_ms();
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            void *pv = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &pv);
+            int i = (int)(intptr_t)pv;
+            resp[i].curl_code = (int)msg->data.result;
+            resp[i].seconds = (now_ms() - t0[i]) / 1e3;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp[i].status);
+        }
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, h[i]);
+        curl_easy_cleanup(h[i]);
+        if (!resp[i].body)
+            resp[i].body = calloc(1, 1);
+    }
+    curl_slist_free_all(hl);
+    curl_multi_cleanup(m);
+    free(h);
+    free(t0);
+}
+
+double rss_mib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    double v = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) {
+            v = atof(line + 6) / 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
 long http_get(const test_server *ts, const char *path, http_resp *resp)
 {
     char url[512];
@@ -376,4 +453,10 @@ void *read_file(const char *path, size_t *len)
     if (buf)
         *len = (size_t)n;
     return buf;
+}
+
+void *big_photo(size_t *len)
+{
+    void *b = read_file("../shared/data/public/lomiri-wallpapers-16.04__life_by_Aitzol_Berasategi.jpg", len);
+    return b ? b : make_image("jpg", 3000, 2000, len);
 }

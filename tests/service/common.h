@@ -53,6 +53,13 @@ long http_post(const test_server *ts, const char *path, const char *content_type
 
 void http_resp_free(http_resp *r);
 
+/* Runs n identical requests concurrently (curl multi) and fills resp[0..n-1]. */
+void http_parallel(const char *method, const char *url, const char *const *headers, const void *body,
+                   size_t len, int n, int timeout_ms, http_resp *resp);
+
+/* Resident set size of a process in MiB (from /proc), -1 if unknown. */
+double rss_mib(int pid);
+
 /* 1 when body is JSON {"error":{"code":C,"message":M}} with non-empty strings and, if code is
  * non-NULL, the same code. */
 int is_json_error(const http_resp *r, const char *code);
@@ -64,6 +71,10 @@ void *make_image(const char *fmt, int w, int h, size_t *len);
 
 /* Reads a whole file. Ownership: malloc'd, caller frees; NULL on failure. */
 void *read_file(const char *path, size_t *len);
+
+/* A real ~6 MP photo from ../shared/data/public (3088x2056 JPEG), or a generated 3000x2000
+ * JPEG when the data folder is absent. Ownership: malloc'd. */
+void *big_photo(size_t *len);
 
 /* Milliseconds on the monotonic clock. */
 double now_ms(void);
