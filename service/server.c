@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <glib.h>
 
 #include "cli.h"
 #include "config.h"
@@ -169,6 +170,15 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     log_event("warn", "http", "%s", msg);
+}
+
+/* libvips and GLib print warnings ("error in tile ...") straight to stderr; route them into
+ * the JSON log so every stderr line stays machine-readable. */
+static void glib_logger(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer ud)
+{
+    (void)ud;
+    log_event(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL) ? "error" : "warn", domain ? domain : "glib",
+              "%s", message ? message : "");
 }
 
 /* ---- models ---- */
@@ -952,6 +962,10 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         fprintf(stderr, "pimg serve: %s\n", err.msg);
         return 1;
     }
+    g_log_set_default_handler(glib_logger, NULL);
+    g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, glib_logger, NULL);
+    g_log_set_handler("GLib", G_LOG_LEVEL_MASK, glib_logger, NULL);
+    g_log_set_handler("GLib-GObject", G_LOG_LEVEL_MASK, glib_logger, NULL);
     /* glibc makes an arena per thread that ever mallocs; with libvips' threads that fragments
      * into gigabytes under load. A few arenas keep RSS flat at no measurable cost. */
     if (!getenv("MALLOC_ARENA_MAX"))
