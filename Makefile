@@ -76,3 +76,26 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing and load testing (not part of `make test`/CI) ----
+# `make fuzz [FUZZ_TIME=60]`: libFuzzer (clang) on tests/fuzz/decode_fuzz.c with ASan+UBSan,
+# seeded from tests/fuzz/corpus; crashes land in build/fuzz/ (copy them to tests/fuzz/crashes/).
+FUZZ_TIME ?= 60
+FUZZ_CC ?= clang
+.PHONY: fuzz loadtest
+fuzz:
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) $(WARN) -Wno-unused-command-line-argument -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -DPIMG_FUZZ_MULTIPART $(PKG_CFLAGS) -Ilib -o $(BUILD)/fuzz/decode_fuzz tests/fuzz/decode_fuzz.c \
+	  service/http_util.c $(LIB_SRC) $(LIBS)
+	cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	ASAN_OPTIONS=detect_leaks=0 nice $(BUILD)/fuzz/decode_fuzz -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+	  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus \
+	  tests/fuzz/crashes 2>&1 | grep -v 'VIPS-WARNING\|^$$' | tail -n 25
+
+# `make loadtest [LOAD_TIME=60]`: loopback only. Serves with default workers, floods /enhance
+# with 3 MP JPEGs at 4x workers concurrency (wrk), then runs `pimg enhance` back to back with the
+# same parallelism for comparison, and checks SIGTERM under load; see tests/load/loadtest.sh.
+LOAD_TIME ?= 60
+loadtest: $(BUILD)/pimg
+	PIMG_BIN=$(BUILD)/pimg LOAD_TIME=$(LOAD_TIME) tests/load/loadtest.sh

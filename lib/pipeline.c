@@ -139,6 +139,15 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Deadline check between steps: a step already running is not interrupted, but no new one
+ * starts once the caller's deadline has passed. */
+static pimg_status check_deadline(const pimg_pipeline_opts *o, pimg_error *err)
+{
+    if (o->deadline_ms > 0 && now_ms() > o->deadline_ms)
+        return pimg_error_set(err, PIMG_ERR_TIMEOUT, "processing deadline passed");
+    return PIMG_OK;
+}
+
 static void add_timing(pimg_analysis *a, const char *stage, double t0)
 {
     cJSON_AddNumberToObject(a->timings, stage, round_to(now_ms() - t0, 0.01));
@@ -209,6 +218,8 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
     s->scale = (double)a->width / s->tensor->w;
     add_timing(a, "decode", t0);
 
+    if ((st = check_deadline(o, err)))
+        return st;
     if (o->ops & PIMG_OP_ORIENT) {
         t = now_ms();
         if ((st = pimg_orient_predict(pimg_models_orient(models), s->tensor, &a->rotation,
@@ -220,12 +231,16 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
             return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         add_timing(a, "orient", t);
     }
+    if ((st = check_deadline(o, err)))
+        return st;
     if (o->ops & PIMG_OP_LEVEL) {
         t = now_ms();
         if ((st = pimg_level_estimate(s->upright, &a->level, &a->level_confidence, err)))
             return st;
         add_timing(a, "level", t);
     }
+    if ((st = check_deadline(o, err)))
+        return st;
     if (o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) {
         t = now_ms();
         if ((st = pimg_detect_run(pimg_models_detect(models), s->upright, &s->det, err)))
@@ -307,7 +322,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     }
     run_state s = {0};
     pimg_status st = run_analysis(models, img, opts, a, &s, err);
-    if (st)
+    if (st || (st = check_deadline(opts, err)))
         goto out;
     double t = now_ms();
     if (opts->ops & PIMG_OP_ALIGN && opts->reference) {
@@ -334,6 +349,8 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     if ((opts->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || opts->background != PIMG_BG_KEEP)
         cJSON_AddStringToObject(a->details, "background", "background and crop not implemented yet");
     add_timing(a, "apply", t);
+    if ((st = check_deadline(opts, err)))
+        goto out;
     t = now_ms();
     pimg_jpeg_opts jo = {.quality = opts->quality, .keep_icc = opts->keep_icc, .max_side = opts->max_side};
     if ((st = pimg_image_encode_jpeg(img, &jo, jpeg, jpeg_len, err)))

@@ -35,6 +35,9 @@ typedef struct {
     int analysis_side;          /* longest side of the analysis tensor */
     double fill;                /* crop: share of the frame the product should fill */
     pimg_image *reference;      /* borrowed; align target, NULL when none */
+    double deadline_ms;         /* CLOCK_MONOTONIC time in ms after which the run stops with
+                                   PIMG_ERR_TIMEOUT, checked between steps; 0 = none. The
+                                   service sets it from its per-request timeout. */
 } pimg_pipeline_opts;
 
 /* Fills opts with the defaults (PIMG_OPS_DEFAULT, keep, Q85, 1024 px analysis, fill 0.85). */

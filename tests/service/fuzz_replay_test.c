@@ -1,0 +1,62 @@
+/* fuzz_replay_test.c — replays the fuzz seed corpus and every saved crash input through the
+ * fuzz target (tests/fuzz/decode_fuzz.c) without libFuzzer, so `make test` and `make asan`
+ * catch regressions of anything the fuzzer once found. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIMG_FUZZ_MULTIPART 1
+#include "../../service/http_util.c"
+#include "../fuzz/decode_fuzz.c"
+#include "common.h"
+
+static int replay_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "README.md"))
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len;
+        void *buf = read_file(path, &len);
+        if (!buf)
+            continue;
+        LLVMFuzzerTestOneInput(buf, len);
+        /* and every prefix-truncation at a few points, as the fuzzer would */
+        for (int k = 1; k < 4; k++)
+            LLVMFuzzerTestOneInput(buf, len * (size_t)k / 4);
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(corpus_and_crashes_replay_cleanly)
+{
+    int n = replay_dir("tests/fuzz/corpus");
+    ck_assert_int_ge(n, 5);
+    replay_dir("tests/fuzz/crashes");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("fuzz_replay");
+    TCase *tc = tcase_create("replay");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, corpus_and_crashes_replay_cleanly);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
