@@ -47,7 +47,7 @@
 
 typedef struct server server;
 
-typedef enum { RQ_BODY = 0, RQ_QUEUED, RQ_DONE, RQ_ANSWERED } rq_state;
+typedef enum { RQ_BODY = 0, RQ_QUEUED, RQ_DONE, RQ_ANSWERED, RQ_DISCARD } rq_state;
 
 /* What a connection is waiting for, for the slowloris sweep. */
 typedef enum { PH_HEADERS = 0, PH_BODY, PH_BUSY } conn_phase;
@@ -91,6 +91,10 @@ typedef struct {
     const char *allow; /* Allow header for 405 */
     int retry_after;   /* seconds, 0 = no header */
     int close;         /* send Connection: close (body not read) */
+    int first_call;    /* inside the first access-handler call (headers only) */
+    int body_expected; /* Content-Length > 0 or chunked */
+    int expect_100;    /* client waits for 100 Continue before sending the body */
+    int no_defer;      /* answer before the body even without Expect (413 by length) */
     const char *err_code;
 } request;
 
@@ -177,6 +181,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static void glib_logger(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer ud)
 {
     (void)ud;
+    if (!(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)))
+        return; /* info/debug chatter stays off, as with GLib's default handler */
     log_event(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL) ? "error" : "warn", domain ? domain : "glib",
               "%s", message ? message : "");
 }
@@ -219,9 +225,20 @@ static void set_error(request *r, int status, const char *code, const char *fmt,
         r->retry_after = 1;
 }
 
-/* Hands the prepared answer to MHD. Ownership of r->resp passes to the response. */
+/* Hands the prepared answer to MHD. Ownership of r->resp passes to the response.
+ *
+ * An answer decided from the headers while a body is on its way is normally held back: the
+ * body is read and dropped first (RQ_DISCARD), because a client still writing when we answer
+ * and close gets a connection reset and may never read the answer. Exceptions, answered at
+ * once: clients that sent `Expect: 100-continue` (they wait and will not send the body) and
+ * bodies declared above max-body (413 without reading them). */
 static enum MHD_Result send_answer(request *r)
 {
+    if (r->first_call && r->body_expected && !r->expect_100 && !r->no_defer) {
+        r->close = 0; /* the body will have been consumed: keep-alive is fine */
+        atomic_store(&r->state, RQ_DISCARD);
+        return MHD_YES;
+    }
     if (!r->resp) { /* only on out-of-memory while building an answer */
         static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
         r->status = 503;
@@ -425,6 +442,7 @@ static enum MHD_Result post_begin(request *r)
             pimg_metrics_reject(s->metrics, PIMG_REJECT_BODY_TOO_LARGE);
             set_error(r, 413, "body_too_large", "request body of %llu bytes is above the limit of %llu bytes",
                       declared, (unsigned long long)s->cfg.max_body);
+            r->no_defer = 1;
             return send_answer(r);
         }
     }
@@ -785,6 +803,9 @@ static pimg_endpoint route(const char *url)
     return PIMG_EP_OTHER;
 }
 
+static enum MHD_Result first_call(request *r, const char *method);
+static enum MHD_Result later_call(request *r, const char *upload_data, size_t *upload_data_size);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -803,36 +824,62 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
-        set_phase(r, *upload_data_size || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
-                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)
-                         ? PH_BODY
-                         : PH_BUSY);
-        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        int is_post = !strcmp(method, "POST");
-        switch (r->ep) {
-        case PIMG_EP_ENHANCE:
-        case PIMG_EP_ANALYZE:
-            if (!is_post) {
-                r->allow = "POST";
-                r->close = *upload_data_size != 0;
-                return answer_error(r, 405, "method_not_allowed", "use POST");
-            }
-            return post_begin(r);
-        case PIMG_EP_ADMIN:
-            r->close = 1;
-            return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
-        case PIMG_EP_OTHER:
-            r->close = 1;
-            return answer_error(r, 404, "not_found", "no such endpoint");
-        default:
-            if (!is_get) {
-                r->allow = "GET, HEAD";
-                r->close = 1;
-                return answer_error(r, 405, "method_not_allowed", "use GET");
-            }
-            return answer_get(r);
-        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        r->body_expected = (cl && strtoull(cl, NULL, 10) > 0) || te;
+        r->expect_100 = ex && strcasestr(ex, "100-continue");
+        r->first_call = 1;
+        enum MHD_Result res = first_call(r, method);
+        r->first_call = 0;
+        return res;
     }
+    int state = atomic_load(&r->state);
+    if (state == RQ_DISCARD) { /* answer decided from the headers; the body is dropped */
+        if (*upload_data_size) {
+            r->discarded += *upload_data_size;
+            *upload_data_size = 0;
+            return r->discarded > 4 * s->cfg.max_body + (16u << 20) ? MHD_NO : MHD_YES;
+        }
+        return send_answer(r);
+    }
+    return later_call(r, upload_data, upload_data_size);
+}
+
+/* The first call of a request: route and decide what the headers alone allow. */
+static enum MHD_Result first_call(request *r, const char *method)
+{
+    set_phase(r, r->body_expected ? PH_BODY : PH_BUSY);
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    int is_post = !strcmp(method, "POST");
+    switch (r->ep) {
+    case PIMG_EP_ENHANCE:
+    case PIMG_EP_ANALYZE:
+        if (!is_post) {
+            r->allow = "POST";
+            r->close = r->body_expected;
+            return answer_error(r, 405, "method_not_allowed", "use POST");
+        }
+        return post_begin(r);
+    case PIMG_EP_ADMIN:
+        r->close = 1;
+        return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
+    case PIMG_EP_OTHER:
+        r->close = 1;
+        return answer_error(r, 404, "not_found", "no such endpoint");
+    default:
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            r->close = 1;
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        return answer_get(r);
+    }
+}
+
+/* Later calls: body chunks, the end of the body, and the call after a worker resumed us. */
+static enum MHD_Result later_call(request *r, const char *upload_data, size_t *upload_data_size)
+{
     int state = atomic_load(&r->state);
     if (state == RQ_ANSWERED) { /* answer already queued: drop whatever body still arrives */
         *upload_data_size = 0;

@@ -72,7 +72,8 @@ START_TEST(flood_gives_only_200_and_503)
         http_resp_free(&resp[i]);
     }
     ck_assert_int_eq(ok + busy, N);
-    ck_assert_int_ge(ok, 3);  /* one running + two queued were accepted */
+    /* the queue's two places were taken (a third job runs if the worker dequeued in time) */
+    ck_assert_int_ge(ok, 2);
     ck_assert_int_ge(busy, 1);
     fprintf(stderr, "flood: %d x 200, %d x 503\n", ok, busy);
     http_resp r;
