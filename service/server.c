@@ -921,7 +921,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             cJSON_AddStringToObject(o, "method", r->method);
             cJSON_AddStringToObject(o, "route", pimg_endpoint_name(r->ep));
             cJSON_AddNumberToObject(o, "status", r->status);
-            cJSON_AddNumberToObject(o, "bytes_in", (double)(r->overflow ? r->discarded : r->bytes_in));
+            cJSON_AddNumberToObject(o, "bytes_in", (double)(r->bytes_in > r->discarded ? r->bytes_in : r->discarded));
             cJSON_AddNumberToObject(o, "bytes_out", (double)r->resp_len);
             cJSON_AddNumberToObject(o, "ms", round(ms * 100) / 100);
             cJSON_AddNumberToObject(o, "queue_ms", round(r->queue_ms * 100) / 100);
@@ -1101,6 +1101,21 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
             break;
         usleep(20 * 1000);
         sweep_connections(s);
+    }
+    if (clean) {
+        /* Accepted work is done: stop accepting, then give requests already on their way
+         * through connections accepted just before (they get 503 "draining") a moment to be
+         * answered, so MHD_stop_daemon does not cut a request in half. */
+        MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        double quiet_since = now_ms();
+        while (now_ms() - quiet_since < 300 && now_ms() < until) {
+            if (atomic_load(&s->active) != 0 || pimg_pool_waiting(s->pool) || pimg_pool_running(s->pool))
+                quiet_since = now_ms();
+            usleep(10 * 1000);
+        }
+        clean = atomic_load(&s->active) == 0 && !pimg_pool_waiting(s->pool) && !pimg_pool_running(s->pool);
     }
     if (!clean) {
         /* Jobs still hold suspended connections; stopping MHD under them would free requests
