@@ -7,7 +7,7 @@
  * it. A full queue is refused at once with 503 + Retry-After — preferably on the first callback,
  * before the body is read. Body memory is bounded per request (max-body) and across requests
  * (max-buffered). SIGTERM drains: /readyz turns 503, new image requests get 503, accepted work
- * finishes (bounded by drain-timeout), then the process exits 0.
+ * finishes (bounded by drain-timeout), then the process exits 0. SIGHUP reloads the models.
  *
  * Request lifecycle (request.state): RQ_BODY (receiving) → RQ_QUEUED (suspended, owned by a
  * worker) → RQ_DONE (answer ready; the worker no longer touches the request) → answer queued.
@@ -64,6 +64,7 @@ typedef struct {
     server *srv;
     struct MHD_Connection *conn;
     uint64_t id;
+    char client_id[65]; /* X-Request-Id sent by the client (sanitised), "" if none */
     pimg_endpoint ep;
     char method[8];
     double t_start, t_queued, queue_ms, deadline;
@@ -197,6 +198,25 @@ static pimg_models *models_acquire(server *s)
     return m;
 }
 
+/* SIGHUP: loads the model folder again and swaps the current set. Requests running keep the
+ * set they acquired; the old set is freed when the last of them releases it. A failed load
+ * keeps the current set. */
+static void reload_models(server *s, const char *dir)
+{
+    pimg_models *fresh = NULL;
+    pimg_error err = {0};
+    if (pimg_models_load(dir, &fresh, &err)) {
+        log_event("error", "models_reload", "keeping the current models: %s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&s->models_mu);
+    pimg_models *old = s->models;
+    s->models = fresh;
+    pthread_mutex_unlock(&s->models_mu);
+    pimg_models_release(old);
+    log_event("info", "models_reload", "loaded %s version %s", dir, pimg_models_version(fresh));
+}
+
 /* ---- answers ---- */
 
 static void set_answer(request *r, int status, const char *type, char *body, size_t len)
@@ -256,7 +276,7 @@ static enum MHD_Result send_answer(request *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
     char id[32];
     snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
-    MHD_add_response_header(resp, "X-Request-Id", id);
+    MHD_add_response_header(resp, "X-Request-Id", r->client_id[0] ? r->client_id : id);
     if (r->meta)
         MHD_add_response_header(resp, "X-Pimg-Metadata", r->meta);
     if (r->allow)
@@ -829,6 +849,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
         r->body_expected = (cl && strtoull(cl, NULL, 10) > 0) || te;
         r->expect_100 = ex && strcasestr(ex, "100-continue");
+        /* A client's own request id is echoed and logged, if it is a plain token. */
+        const char *cid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (cid && strlen(cid) < sizeof r->client_id && strspn(cid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == strlen(cid))
+            snprintf(r->client_id, sizeof r->client_id, "%s", cid);
         r->first_call = 1;
         enum MHD_Result res = first_call(r, method);
         r->first_call = 0;
@@ -918,6 +942,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             cJSON_AddStringToObject(o, "level", "info");
             cJSON_AddStringToObject(o, "event", "request");
             cJSON_AddNumberToObject(o, "id", (double)r->id);
+            if (r->client_id[0])
+                cJSON_AddStringToObject(o, "request_id", r->client_id);
             cJSON_AddStringToObject(o, "method", r->method);
             cJSON_AddStringToObject(o, "route", pimg_endpoint_name(r->ep));
             cJSON_AddNumberToObject(o, "status", r->status);
@@ -1041,6 +1067,7 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (!(s->pool = pimg_pool_new(s->cfg.workers, s->cfg.queue, run_job, s))) {
@@ -1080,6 +1107,10 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     for (;;) {
         struct timespec tick = {0, 500 * 1000 * 1000};
         sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            reload_models(s, dir);
+            continue;
+        }
         if (sig > 0)
             break;
         sweep_connections(s);
