@@ -4,13 +4,16 @@
  * content-type rules while the body arrives, and buffers the body. Image work never runs on it:
  * a finished upload becomes a job for the fixed worker pool (service/queue.c) and its connection
  * is suspended (MHD_suspend_connection) until the worker has built the whole answer and resumes
- * it. A full queue is refused at once with 503 + Retry-After — preferably on the first callback,
- * before the body is read. Body memory is bounded per request (max-body) and across requests
+ * it. A full queue is refused at once with 503 + Retry-After, decided from the headers: the body
+ * is then dropped unbuffered (or never sent, with Expect: 100-continue) before the answer goes
+ * out, so the client is not reset mid-upload; a Content-Length above max-body gets 413 without
+ * reading the body. Body memory is bounded per request (max-body) and across requests
  * (max-buffered). SIGTERM drains: /readyz turns 503, new image requests get 503, accepted work
  * finishes (bounded by drain-timeout), then the process exits 0. SIGHUP reloads the models.
  *
  * Request lifecycle (request.state): RQ_BODY (receiving) → RQ_QUEUED (suspended, owned by a
- * worker) → RQ_DONE (answer ready; the worker no longer touches the request) → answer queued.
+ * worker) → RQ_DONE (answer ready; the worker no longer touches the request) → RQ_ANSWERED.
+ * An answer decided early goes RQ_DISCARD (dropping the body) → RQ_ANSWERED.
  * The request is freed in the completion callback, which MHD only calls after the connection
  * was resumed, so a worker can never see a freed request. */
 #include <arpa/inet.h>
@@ -433,7 +436,8 @@ static int parse_query(request *r, pimg_error *err)
 }
 
 /* First callback of a POST: everything decidable from the headers alone, before any body byte
- * is read, so refused uploads cost nothing. */
+ * is read, so a refused upload is never buffered or decoded (see send_answer for when its
+ * body is still read and dropped). */
 static enum MHD_Result post_begin(request *r)
 {
     server *s = r->srv;
@@ -658,7 +662,7 @@ static enum MHD_Result post_end(request *r)
         return answer_error(r, 400, "bad_parameter", err.msg);
     r->want_json = pimg_accepts_json(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     r->t_queued = now_ms();
-    r->deadline = r->t_start + s->cfg.request_timeout_ms;
+    r->deadline = r->t_queued + s->cfg.request_timeout_ms; /* upload has its own deadline */
     int q = pimg_pool_submit(s->pool, r, suspend_job);
     if (q == PIMG_POOL_OK)
         return MHD_YES;
