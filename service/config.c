@@ -48,6 +48,8 @@ static const setting settings[] = {
     {"conn-memory", "PIMG_CONN_MEMORY", T_SIZE, F(conn_memory), 0, 8192, 16.0 * 1024 * 1024, "64K", "per-connection header memory"},
     {"drain-timeout", "PIMG_DRAIN_TIMEOUT", T_SECONDS_MS, F(drain_timeout_ms), 0, 0, 3600, "25", "SIGTERM: seconds to finish accepted jobs"},
     {"access-log", "PIMG_ACCESS_LOG", T_BOOL, F(access_log), 0, 0, 1, "1", "JSON access log lines on stderr (0/1)"},
+    {"admin-token", "PIMG_ADMIN_TOKEN", T_STR, STR(admin_token), 0, 0, "none (admin API off)", "Bearer token for the /admin/ API (prefer the variable: argv is visible to ps)"},
+    {"state-dir", "PIMG_STATE_DIR", T_STR, STR(state_dir), 0, 0, "pimg-state", "feedback store (SQLite + images) and retrain jobs"},
 };
 #define N_SETTINGS (sizeof settings / sizeof *settings)
 
@@ -234,6 +236,7 @@ int pimg_config_parse(pimg_config *c, int argc, char **argv, FILE *err_out)
     c->conn_memory = 64 * 1024;
     c->drain_timeout_ms = 25000;
     c->access_log = 1;
+    snprintf(c->state_dir, sizeof c->state_dir, "pimg-state");
     /* 0 = derive after parsing. Precedence: defaults < config file < environment < flags. */
     const char *file = getenv("PIMG_CONFIG");
     for (int i = 1; i < argc; i++) {

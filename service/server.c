@@ -38,6 +38,7 @@
 #include <cjson/cJSON.h>
 #include <glib.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "config.h"
 #include "http_util.h"
@@ -100,7 +101,14 @@ typedef struct {
     int expect_100;    /* client waits for 100 Continue before sending the body */
     int no_defer;      /* answer before the body even without Expect (413 by length) */
     const char *err_code;
+    int admin_op;      /* ADM_* for /admin routes */
+    char job[48];      /* /admin/retrain/{job} */
+    int www_auth;      /* 401: add WWW-Authenticate */
+    const unsigned char *label; /* feedback: borrowed from body */
+    size_t label_len;
 } request;
+
+enum { ADM_NONE = 0, ADM_MODELS, ADM_FEEDBACK, ADM_RETRAIN, ADM_JOB };
 
 struct server {
     pimg_config cfg;
@@ -109,6 +117,8 @@ struct server {
     pimg_metrics *metrics;
     pthread_mutex_t models_mu;
     pimg_models *models; /* current set; swapped under models_mu */
+    char models_dir[PATH_MAX];
+    pimg_admin *admin;   /* NULL when no admin token is configured */
     char *openapi;
     size_t openapi_len;
     _Atomic int draining;
@@ -284,6 +294,8 @@ static enum MHD_Result send_answer(request *r)
         MHD_add_response_header(resp, "X-Pimg-Metadata", r->meta);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_auth)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"pimg-admin\"");
     if (r->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->retry_after);
@@ -451,7 +463,16 @@ static enum MHD_Result post_begin(request *r)
         snprintf(r->content_type, sizeof r->content_type, "%s", ct);
     if (pimg_media_type_is(ct, "multipart/form-data"))
         r->multipart = 1;
-    else if (ct && !pimg_media_type_is(ct, "image/") && !pimg_media_type_is(ct, "application/octet-stream")) {
+    if (r->admin_op == ADM_FEEDBACK && !r->multipart) {
+        r->close = 1;
+        return answer_error(r, 415, "unsupported_media_type", "feedback must be multipart/form-data with 'image' and 'label'");
+    }
+    if (r->admin_op == ADM_RETRAIN) {
+        if (ct && !pimg_media_type_is(ct, "application/json")) {
+            r->close = 1;
+            return answer_error(r, 415, "unsupported_media_type", "retrain options must be application/json");
+        }
+    } else if (!r->multipart && ct && !pimg_media_type_is(ct, "image/") && !pimg_media_type_is(ct, "application/octet-stream")) {
         r->close = 1;
         return answer_error(r, 415, "unsupported_media_type",
                             "Content-Type must be image/*, application/octet-stream or multipart/form-data");
@@ -611,6 +632,8 @@ static void sweep_connections(server *s)
     }
 }
 
+static enum MHD_Result admin_retrain(request *r);
+
 /* Runs under the pool lock when the job is accepted, before a worker can take it. */
 static void suspend_job(void *job)
 {
@@ -632,6 +655,8 @@ static enum MHD_Result post_end(request *r)
     }
     if (r->overflow)
         return answer_error(r, 503, "busy", "too many uploads in progress; retry later");
+    if (r->admin_op == ADM_RETRAIN)
+        return admin_retrain(r);
     if (r->len == 0)
         return answer_error(r, 400, "empty_body", "request body is empty; send an image");
     if (r->multipart) {
@@ -646,6 +671,9 @@ static enum MHD_Result post_end(request *r)
             } else if (!strcmp(parts[i].name, "reference") && !r->ref) {
                 r->ref = parts[i].data;
                 r->ref_len = parts[i].len;
+            } else if (!strcmp(parts[i].name, "label") && !r->label) {
+                r->label = parts[i].data;
+                r->label_len = parts[i].len;
             }
         }
         if (!r->img)
@@ -654,6 +682,8 @@ static enum MHD_Result post_end(request *r)
             return answer_error(r, 400, "empty_body", "the 'image' part is empty");
         if (r->ref && r->ep != PIMG_EP_ENHANCE)
             r->ref = NULL;
+        if (r->admin_op == ADM_FEEDBACK && !r->label)
+            return answer_error(r, 400, "missing_label", "multipart body has no 'label' part");
     } else {
         r->img = r->body;
         r->img_len = r->len;
@@ -737,6 +767,19 @@ static void run_job(void *job, void *arg)
         set_error(r, 503, "timeout", "request waited %.0f ms for a worker, past its deadline", r->queue_ms);
         goto done;
     }
+    if (r->admin_op == ADM_FEEDBACK) {
+        int64_t id = 0;
+        st = pimg_admin_feedback(s->admin, r->img, r->img_len, (const char *)r->label, r->label_len, s->cfg.max_pixels,
+                                 &id, &err);
+        if (st) {
+            job_error(r, st, &err, "", r->img, r->img_len);
+        } else {
+            char body[64];
+            snprintf(body, sizeof body, "{\"id\":%lld}", (long long)id);
+            set_answer(r, 201, "application/json", strdup(body), strlen(body));
+        }
+        goto done;
+    }
     models = models_acquire(s);
     pimg_load_opts lo = {.max_pixels = s->cfg.max_pixels};
     if ((st = pimg_analysis_init(&an))) {
@@ -808,6 +851,93 @@ done:
     MHD_resume_connection(conn);
 }
 
+/* ---- admin API (see service/admin.h) ---- */
+
+static enum MHD_Result admin_retrain(request *r)
+{
+    char job[48];
+    pimg_error err = {0};
+    pimg_status st = pimg_admin_retrain(r->srv->admin, (const char *)r->body, r->len, job, sizeof job, &err);
+    if (st == PIMG_ERR_CANCELLED)
+        return answer_error(r, 409, "conflict", err.msg);
+    if (st == PIMG_ERR_BAD_INPUT)
+        return answer_error(r, 400, "bad_parameter", err.msg);
+    if (st)
+        return answer_error(r, 500, "internal", err.msg);
+    char body[96];
+    snprintf(body, sizeof body, "{\"job\":\"%s\"}", job);
+    set_answer(r, 202, "application/json", strdup(body), strlen(body));
+    return send_answer(r);
+}
+
+static enum MHD_Result admin_models(request *r)
+{
+    server *s = r->srv;
+    pimg_models *m = models_acquire(s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dir", m ? pimg_models_dir(m) : s->models_dir);
+    cJSON_AddStringToObject(o, "version", m ? pimg_models_version(m) : "none");
+    cJSON_AddItemToObject(o, "models", pimg_models_describe(m));
+    cJSON_AddNumberToObject(o, "feedback_items", (double)pimg_admin_feedback_count(s->admin));
+    pimg_models_release(m);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    set_answer(r, 200, "application/json", body, body ? strlen(body) : 0);
+    return send_answer(r);
+}
+
+/* Auth first (so nothing about the admin API leaks without a token), then the sub-route. */
+static enum MHD_Result admin_begin(request *r, const char *url, int is_get, int is_post)
+{
+    server *s = r->srv;
+    r->close = r->body_expected;
+    if (!s->admin)
+        return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
+    int a = pimg_admin_auth(s->cfg.admin_token, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (a == 401) {
+        r->www_auth = 1;
+        return answer_error(r, 401, "unauthorized", "send Authorization: Bearer <PIMG_ADMIN_TOKEN>");
+    }
+    if (a)
+        return answer_error(r, 403, "forbidden", "wrong admin token");
+    if (!strcmp(url, "/admin/models")) {
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        return admin_models(r);
+    }
+    if (!strcmp(url, "/admin/feedback") || !strcmp(url, "/admin/retrain")) {
+        if (!is_post) {
+            r->allow = "POST";
+            return answer_error(r, 405, "method_not_allowed", "use POST");
+        }
+        r->close = 0;
+        r->admin_op = url[7] == 'f' ? ADM_FEEDBACK : ADM_RETRAIN;
+        return post_begin(r);
+    }
+    if (!strncmp(url, "/admin/retrain/", 15) && url[15] && strlen(url + 15) < sizeof r->job && !strchr(url + 15, '/')) {
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        cJSON *o = pimg_admin_job(s->admin, url + 15);
+        if (!o)
+            return answer_error(r, 404, "not_found", "no such retrain job");
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        set_answer(r, 200, "application/json", body, body ? strlen(body) : 0);
+        return send_answer(r);
+    }
+    return answer_error(r, 404, "not_found", "no such admin endpoint");
+}
+
+static void on_promoted(void *ctx)
+{
+    server *s = ctx;
+    reload_models(s, s->models_dir);
+}
+
 /* ---- routing and MHD callbacks ---- */
 
 static pimg_endpoint route(const char *url)
@@ -827,7 +957,7 @@ static pimg_endpoint route(const char *url)
     return PIMG_EP_OTHER;
 }
 
-static enum MHD_Result first_call(request *r, const char *method);
+static enum MHD_Result first_call(request *r, const char *url, const char *method);
 static enum MHD_Result later_call(request *r, const char *upload_data, size_t *upload_data_size);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -858,7 +988,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cid && strlen(cid) < sizeof r->client_id && strspn(cid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == strlen(cid))
             snprintf(r->client_id, sizeof r->client_id, "%s", cid);
         r->first_call = 1;
-        enum MHD_Result res = first_call(r, method);
+        enum MHD_Result res = first_call(r, url, method);
         r->first_call = 0;
         return res;
     }
@@ -875,7 +1005,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* The first call of a request: route and decide what the headers alone allow. */
-static enum MHD_Result first_call(request *r, const char *method)
+static enum MHD_Result first_call(request *r, const char *url, const char *method)
 {
     set_phase(r, r->body_expected ? PH_BODY : PH_BUSY);
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -890,8 +1020,7 @@ static enum MHD_Result first_call(request *r, const char *method)
         }
         return post_begin(r);
     case PIMG_EP_ADMIN:
-        r->close = 1;
-        return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
+        return admin_begin(r, url, is_get, is_post);
     case PIMG_EP_OTHER:
         r->close = 1;
         return answer_error(r, 404, "not_found", "no such endpoint");
@@ -1056,6 +1185,16 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         fprintf(stderr, "pimg serve: models: %s\n", err.msg);
         return 1;
     }
+    if (strlen(dir) >= sizeof s->models_dir) {
+        fprintf(stderr, "pimg serve: models path too long\n");
+        return 2;
+    }
+    memcpy(s->models_dir, dir, strlen(dir) + 1);
+    if (s->cfg.admin_token[0] &&
+        pimg_admin_open(s->cfg.state_dir, exe, dir, on_promoted, s, &s->admin, &err)) {
+        fprintf(stderr, "pimg serve: admin: %s\n", err.msg);
+        return 1;
+    }
     s->openapi = load_project_file(s->cfg.openapi, exe, "openapi.yaml", &s->openapi_len);
     if (!s->openapi && s->cfg.openapi[0]) {
         fprintf(stderr, "pimg serve: cannot read %s\n", s->cfg.openapi);
@@ -1102,10 +1241,10 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     log_event("info", "listening",
-              "pimg %s on %s:%d workers=%d queue=%d vips_threads=%d max_body=%llu models=%s version=%s openapi=%s",
+              "pimg %s on %s:%d workers=%d queue=%d vips_threads=%d max_body=%llu models=%s version=%s openapi=%s admin=%s",
               PIMG_VERSION, s->cfg.bind, s->port, s->cfg.workers, s->cfg.queue, s->cfg.vips_threads,
               (unsigned long long)s->cfg.max_body, dir, pimg_models_version(s->models),
-              s->openapi ? "yes" : "missing");
+              s->openapi ? "yes" : "missing", s->admin ? "on" : "off");
 
     int sig = 0;
     for (;;) {
@@ -1161,6 +1300,7 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     }
     MHD_stop_daemon(s->daemon);
     pimg_pool_free(s->pool);
+    pimg_admin_free(s->admin);
     log_event("info", "stopped", "drained cleanly");
     pimg_models_release(s->models);
     pimg_metrics_free(s->metrics);
