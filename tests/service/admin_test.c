@@ -296,6 +296,7 @@ START_TEST(acknowledged_feedback_survives_kill_9)
     http_resp_free(&r);
     ck_assert_int_eq(ts_stop(&ts2, 10000), 0);
     fprintf(stderr, "kill -9 mid-ingest: %d acknowledged, all intact\n", g.n_acked);
+    unlink(ts.log_path);
 }
 END_TEST
 
