@@ -125,7 +125,7 @@ START_TEST(every_route_and_status_is_documented)
         const char *path, *method;
         int statuses[12];
     } ops[] = {
-        {"/enhance", "post", {200, 400, 405, 413, 415, 500, 503, 504}},
+        {"/enhance", "post", {200, 400, 405, 413, 415, 500, 501, 503, 504}},
         {"/analyze", "post", {200, 400, 405, 413, 415, 500, 503, 504}},
         {"/healthz", "get", {200, 405}},
         {"/readyz", "get", {200, 405, 503}},
