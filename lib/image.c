@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct pimg_image {
     void *bytes; /* our copy of the encoded input */
@@ -472,6 +473,31 @@ static VipsImage *output_metadata(VipsImage *im, int keep_icc)
     return c;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+typedef struct {
+    double deadline_ms;
+    int fired;
+} kill_ctx;
+
+/* libvips "eval" progress callback: stops the pipeline once the caller's deadline passed, so
+ * one pathological image cannot hold a worker past its request's deadline. libvips may signal
+ * from an internal image of the save, so the context, not the image, remembers the kill. */
+static void kill_after_deadline(VipsImage *image, VipsProgress *progress, void *ud)
+{
+    (void)progress;
+    kill_ctx *k = ud;
+    if (mono_ms() > k->deadline_ms) {
+        k->fired = 1;
+        vips_image_set_kill(image, TRUE);
+    }
+}
+
 pimg_status pimg_image_encode_jpeg(pimg_image *img, const pimg_jpeg_opts *opts, void **buf,
                                    size_t *len, pimg_error *err)
 {
@@ -485,6 +511,11 @@ pimg_status pimg_image_encode_jpeg(pimg_image *img, const pimg_jpeg_opts *opts, 
         return pimg_error_vips(err, PIMG_ERR_INTERNAL, "cannot prepare output");
     void *b = NULL;
     size_t n = 0;
+    kill_ctx kill = {opts ? opts->deadline_ms : 0, 0};
+    if (kill.deadline_ms > 0) {
+        vips_image_set_progress(im, TRUE);
+        g_signal_connect(im, "eval", G_CALLBACK(kill_after_deadline), &kill);
+    }
     int r = vips_jpegsave_buffer(im, &b, &n, "Q", q, "strip", !keep, NULL);
     g_object_unref(im);
     if (!img->corrected && img->full) {
@@ -492,6 +523,10 @@ pimg_status pimg_image_encode_jpeg(pimg_image *img, const pimg_jpeg_opts *opts, 
          * bytes next time, so encoding twice works. */
         g_object_unref(img->full);
         img->full = NULL;
+    }
+    if (r && kill.fired) {
+        vips_error_clear();
+        return pimg_error_set(err, PIMG_ERR_TIMEOUT, "processing deadline passed while encoding");
     }
     if (r)
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot encode image (corrupt input?)");

@@ -80,6 +80,9 @@ typedef struct {
     int quality;   /* 1..100, 0 = default 85 */
     int keep_icc;  /* nonzero: embed an sRGB profile; zero: strip all metadata */
     int max_side;  /* shrink so the longest side is at most this; 0 = keep size */
+    double deadline_ms; /* CLOCK_MONOTONIC ms after which encoding (and the full-size decode
+                           streaming into it) is stopped with vips_image_set_kill and the call
+                           returns PIMG_ERR_TIMEOUT; 0 = none */
 } pimg_jpeg_opts;
 
 /* Encodes the current pixels as JPEG into a new buffer. BAD_INPUT when the source turns out

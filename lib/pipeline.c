@@ -352,7 +352,8 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     if ((st = check_deadline(opts, err)))
         goto out;
     t = now_ms();
-    pimg_jpeg_opts jo = {.quality = opts->quality, .keep_icc = opts->keep_icc, .max_side = opts->max_side};
+    pimg_jpeg_opts jo = {.quality = opts->quality, .keep_icc = opts->keep_icc, .max_side = opts->max_side,
+                         .deadline_ms = opts->deadline_ms};
     if ((st = pimg_image_encode_jpeg(img, &jo, jpeg, jpeg_len, err)))
         goto out;
     a->out_width = pimg_image_width(img);

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_SIZE, T_SECONDS_MS, T_SECONDS, T_STR, T_BOOL } kind;
+typedef enum { T_INT, T_SIZE, T_COUNT, T_SECONDS_MS, T_SECONDS, T_STR, T_BOOL } kind;
 
 typedef struct {
     const char *flag; /* without the leading "--" */
@@ -37,7 +37,7 @@ static const setting settings[] = {
     {"high-water", "PIMG_HIGH_WATER", T_INT, F(high_water), 0, 1, 100000, "queue", "waiting jobs at which /readyz turns 503"},
     {"vips-threads", "PIMG_VIPS_THREADS", T_INT, F(vips_threads), 0, 1, 256, "cores / workers", "threads per libvips pipeline"},
     {"max-body", "PIMG_MAX_BODY", T_SIZE, F(max_body), 0, 1024, 4.0 * 1024 * 1024 * 1024, "25M", "request body limit (413 above)"},
-    {"max-pixels", "PIMG_MAX_PIXELS", T_SIZE, F(max_pixels), 0, 1, 1e10, "50000000", "width x height limit, from the header (413 above)"},
+    {"max-pixels", "PIMG_MAX_PIXELS", T_COUNT, F(max_pixels), 0, 1, 1e10, "50M", "width x height limit (K/M = 10^3/10^6), from the header (413 above)"},
     {"max-buffered", "PIMG_MAX_BUFFERED", T_SIZE, F(max_buffered), 0, 1024 * 1024, 64.0 * 1024 * 1024 * 1024, "512M", "body bytes held across all connections (503 above)"},
     {"request-timeout", "PIMG_REQUEST_TIMEOUT", T_SECONDS_MS, F(request_timeout_ms), 0, 0.01, 3600, "30", "seconds a job may wait and run (504 after)"},
     {"conn-limit", "PIMG_CONN_LIMIT", T_INT, F(conn_limit), 0, 4, 100000, "512", "concurrent connections"},
@@ -48,6 +48,8 @@ static const setting settings[] = {
     {"conn-memory", "PIMG_CONN_MEMORY", T_SIZE, F(conn_memory), 0, 8192, 16.0 * 1024 * 1024, "64K", "per-connection header memory"},
     {"drain-timeout", "PIMG_DRAIN_TIMEOUT", T_SECONDS_MS, F(drain_timeout_ms), 0, 0, 3600, "25", "SIGTERM: seconds to finish accepted jobs"},
     {"access-log", "PIMG_ACCESS_LOG", T_BOOL, F(access_log), 0, 0, 1, "1", "JSON access log lines on stderr (0/1)"},
+    {"admin-token", "PIMG_ADMIN_TOKEN", T_STR, STR(admin_token), 0, 0, "none (admin API off)", "Bearer token for the /admin/ API (prefer the variable: argv is visible to ps)"},
+    {"state-dir", "PIMG_STATE_DIR", T_STR, STR(state_dir), 0, 0, "pimg-state", "feedback store (SQLite + images) and retrain jobs"},
 };
 #define N_SETTINGS (sizeof settings / sizeof *settings)
 
@@ -57,8 +59,8 @@ int pimg_config_cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-/* "25M", "1.5G", "65536" → bytes. */
-static int parse_size(const char *s, double *out)
+/* "25M", "1.5G", "65536" → bytes (powers of 1024), or with decimal=1 counts ("50M" = 5e7). */
+static int parse_size(const char *s, double *out, int decimal)
 {
     char *end;
     errno = 0;
@@ -68,9 +70,9 @@ static int parse_size(const char *s, double *out)
     double mul = 1;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': mul = 1024.0; break;
-        case 'm': case 'M': mul = 1024.0 * 1024; break;
-        case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
+        case 'k': case 'K': mul = decimal ? 1e3 : 1024.0; break;
+        case 'm': case 'M': mul = decimal ? 1e6 : 1024.0 * 1024; break;
+        case 'g': case 'G': mul = decimal ? 1e9 : 1024.0 * 1024 * 1024; break;
         default: return -1;
         }
         end++;
@@ -118,7 +120,8 @@ static int apply(pimg_config *c, const setting *s, const char *val, const char *
         }
         return 0;
     case T_SIZE:
-        if (parse_size(val, &v)) {
+    case T_COUNT:
+        if (parse_size(val, &v, s->type == T_COUNT)) {
             fprintf(err_out, "pimg serve: %s must be a size such as 25M, got '%s'\n", from, val);
             return 2;
         }
@@ -142,7 +145,8 @@ static int apply(pimg_config *c, const setting *s, const char *val, const char *
     case T_INT:
     case T_SECONDS: *(int *)(base + s->off) = (int)v; break;
     case T_SECONDS_MS: *(int *)(base + s->off) = (int)(v * 1000.0 + 0.5); break;
-    case T_SIZE: *(uint64_t *)(base + s->off) = (uint64_t)v; break;
+    case T_SIZE:
+    case T_COUNT: *(uint64_t *)(base + s->off) = (uint64_t)v; break;
     default: break;
     }
     return 0;
@@ -150,15 +154,70 @@ static int apply(pimg_config *c, const setting *s, const char *val, const char *
 
 void pimg_config_help(FILE *f)
 {
-    fprintf(f, "usage: pimg serve [options]\n"
+    fprintf(f, "usage: pimg serve [--config FILE] [options]\n"
                "Runs the HTTP service (see openapi.yaml). Every option can also be set by its\n"
-               "environment variable; flags win over the environment.\n\n");
+               "environment variable or in a file of PIMG_NAME=value lines (--config FILE or\n"
+               "$PIMG_CONFIG; see config/pimg.env.example). Precedence: defaults < file <\n"
+               "environment < flags. Sizes take K/M/G suffixes; times are in seconds.\n\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
         char left[64];
         snprintf(left, sizeof left, "--%s %s", settings[i].flag, settings[i].type == T_BOOL ? "0|1" : "V");
         fprintf(f, "  %-22s %-21s %s (default %s)\n", left, settings[i].env, settings[i].help,
                 settings[i].def_text);
     }
+}
+
+/* Applies a file of `PIMG_NAME=value` lines (the format of config/pimg.env.example and of
+ * Kubernetes env files); blank lines and # comments are skipped, values may be quoted. */
+static int apply_file(pimg_config *c, const char *path, FILE *err_out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(err_out, "pimg serve: cannot read config file %s\n", path);
+        return 2;
+    }
+    char line[4352];
+    int lineno = 0, r = 0;
+    while (!r && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, "\r\n");
+        p[n] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        if (!strncmp(p, "export ", 7))
+            p += 7;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            fprintf(err_out, "pimg serve: %s:%d: expected NAME=value\n", path, lineno);
+            r = 2;
+            break;
+        }
+        *eq = '\0';
+        char *val = eq + 1;
+        size_t vl = strlen(val);
+        if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        size_t k;
+        for (k = 0; k < N_SETTINGS; k++)
+            if (!strcmp(settings[k].env, p))
+                break;
+        if (k == N_SETTINGS) {
+            fprintf(err_out, "pimg serve: %s:%d: unknown setting %s\n", path, lineno, p);
+            r = 2;
+            break;
+        }
+        char from[160];
+        snprintf(from, sizeof from, "%.100s:%d %.40s", path, lineno, p);
+        if (*val)
+            r = apply(c, &settings[k], val, from, err_out);
+    }
+    fclose(f);
+    return r;
 }
 
 int pimg_config_parse(pimg_config *c, int argc, char **argv, FILE *err_out)
@@ -177,7 +236,20 @@ int pimg_config_parse(pimg_config *c, int argc, char **argv, FILE *err_out)
     c->conn_memory = 64 * 1024;
     c->drain_timeout_ms = 25000;
     c->access_log = 1;
-    /* 0 = derive after parsing */
+    snprintf(c->state_dir, sizeof c->state_dir, "pimg-state");
+    /* 0 = derive after parsing. Precedence: defaults < config file < environment < flags. */
+    const char *file = getenv("PIMG_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+    }
+    if (file && *file) {
+        int r = apply_file(c, file, err_out);
+        if (r)
+            return r;
+    }
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *v = getenv(settings[i].env);
         if (v && *v) {
@@ -196,6 +268,12 @@ int pimg_config_parse(pimg_config *c, int argc, char **argv, FILE *err_out)
             fprintf(err_out, "pimg serve: unexpected argument '%s' (pimg serve --help)\n", a);
             return 2;
         }
+        if (!strcmp(a, "--config")) {
+            i++; /* read above */
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9))
+            continue;
         a += 2;
         const char *eq = strchr(a, '=');
         size_t n = eq ? (size_t)(eq - a) : strlen(a);

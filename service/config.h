@@ -32,6 +32,8 @@ typedef struct {
     uint64_t conn_memory;   /* libmicrohttpd memory pool per connection (headers) */
     int drain_timeout_ms;   /* SIGTERM: how long in-flight and queued jobs may take */
     int access_log;         /* one JSON line per request on stderr */
+    char admin_token[256];  /* Bearer token of the admin API; "" = disabled (403) */
+    char state_dir[4096];   /* feedback store and retrain jobs */
 } pimg_config;
 
 /* Parses defaults, then PIMG_* environment variables, then argv (argv[0] is the subcommand

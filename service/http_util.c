@@ -42,26 +42,6 @@ int pimg_http_status(pimg_status st, const char **code)
     return 500;
 }
 
-const char *pimg_http_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-    }
-}
-
 char *pimg_http_error_json(const char *code, const char *msg, size_t *len)
 {
     cJSON *o = cJSON_CreateObject();

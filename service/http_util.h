@@ -13,9 +13,6 @@
  * where lib results become HTTP statuses. */
 int pimg_http_status(pimg_status st, const char **code);
 
-/* Reason phrase ("Not Found", ...) for the statuses the service sends. */
-const char *pimg_http_reason(int status);
-
 /* `{"error":{"code":code,"message":msg}}` as a NUL-terminated string.
  * Ownership: malloc'd, caller frees; NULL on no memory. *len gets strlen. */
 char *pimg_http_error_json(const char *code, const char *msg, size_t *len);

@@ -4,13 +4,16 @@
  * content-type rules while the body arrives, and buffers the body. Image work never runs on it:
  * a finished upload becomes a job for the fixed worker pool (service/queue.c) and its connection
  * is suspended (MHD_suspend_connection) until the worker has built the whole answer and resumes
- * it. A full queue is refused at once with 503 + Retry-After — preferably on the first callback,
- * before the body is read. Body memory is bounded per request (max-body) and across requests
+ * it. A full queue is refused at once with 503 + Retry-After, decided from the headers: the body
+ * is then dropped unbuffered (or never sent, with Expect: 100-continue) before the answer goes
+ * out, so the client is not reset mid-upload; a Content-Length above max-body gets 413 without
+ * reading the body. Body memory is bounded per request (max-body) and across requests
  * (max-buffered). SIGTERM drains: /readyz turns 503, new image requests get 503, accepted work
- * finishes (bounded by drain-timeout), then the process exits 0.
+ * finishes (bounded by drain-timeout), then the process exits 0. SIGHUP reloads the models.
  *
  * Request lifecycle (request.state): RQ_BODY (receiving) → RQ_QUEUED (suspended, owned by a
- * worker) → RQ_DONE (answer ready; the worker no longer touches the request) → answer queued.
+ * worker) → RQ_DONE (answer ready; the worker no longer touches the request) → RQ_ANSWERED.
+ * An answer decided early goes RQ_DISCARD (dropping the body) → RQ_ANSWERED.
  * The request is freed in the completion callback, which MHD only calls after the connection
  * was resumed, so a worker can never see a freed request. */
 #include <arpa/inet.h>
@@ -35,6 +38,7 @@
 #include <cjson/cJSON.h>
 #include <glib.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "config.h"
 #include "http_util.h"
@@ -47,7 +51,7 @@
 
 typedef struct server server;
 
-typedef enum { RQ_BODY = 0, RQ_QUEUED, RQ_DONE, RQ_ANSWERED } rq_state;
+typedef enum { RQ_BODY = 0, RQ_QUEUED, RQ_DONE, RQ_ANSWERED, RQ_DISCARD } rq_state;
 
 /* What a connection is waiting for, for the slowloris sweep. */
 typedef enum { PH_HEADERS = 0, PH_BODY, PH_BUSY } conn_phase;
@@ -64,6 +68,7 @@ typedef struct {
     server *srv;
     struct MHD_Connection *conn;
     uint64_t id;
+    char client_id[65]; /* X-Request-Id sent by the client (sanitised), "" if none */
     pimg_endpoint ep;
     char method[8];
     double t_start, t_queued, queue_ms, deadline;
@@ -91,8 +96,19 @@ typedef struct {
     const char *allow; /* Allow header for 405 */
     int retry_after;   /* seconds, 0 = no header */
     int close;         /* send Connection: close (body not read) */
+    int first_call;    /* inside the first access-handler call (headers only) */
+    int body_expected; /* Content-Length > 0 or chunked */
+    int expect_100;    /* client waits for 100 Continue before sending the body */
+    int no_defer;      /* answer before the body even without Expect (413 by length) */
     const char *err_code;
+    int admin_op;      /* ADM_* for /admin routes */
+    char job[48];      /* /admin/retrain/{job} */
+    int www_auth;      /* 401: add WWW-Authenticate */
+    const unsigned char *label; /* feedback: borrowed from body */
+    size_t label_len;
 } request;
+
+enum { ADM_NONE = 0, ADM_MODELS, ADM_FEEDBACK, ADM_RETRAIN, ADM_JOB };
 
 struct server {
     pimg_config cfg;
@@ -101,6 +117,8 @@ struct server {
     pimg_metrics *metrics;
     pthread_mutex_t models_mu;
     pimg_models *models; /* current set; swapped under models_mu */
+    char models_dir[PATH_MAX];
+    pimg_admin *admin;   /* NULL when no admin token is configured */
     char *openapi;
     size_t openapi_len;
     _Atomic int draining;
@@ -177,6 +195,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static void glib_logger(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer ud)
 {
     (void)ud;
+    if (!(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)))
+        return; /* info/debug chatter stays off, as with GLib's default handler */
     log_event(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL) ? "error" : "warn", domain ? domain : "glib",
               "%s", message ? message : "");
 }
@@ -189,6 +209,25 @@ static pimg_models *models_acquire(server *s)
     pimg_models *m = s->models ? pimg_models_acquire(s->models) : NULL;
     pthread_mutex_unlock(&s->models_mu);
     return m;
+}
+
+/* SIGHUP: loads the model folder again and swaps the current set. Requests running keep the
+ * set they acquired; the old set is freed when the last of them releases it. A failed load
+ * keeps the current set. */
+static void reload_models(server *s, const char *dir)
+{
+    pimg_models *fresh = NULL;
+    pimg_error err = {0};
+    if (pimg_models_load(dir, &fresh, &err)) {
+        log_event("error", "models_reload", "keeping the current models: %s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&s->models_mu);
+    pimg_models *old = s->models;
+    s->models = fresh;
+    pthread_mutex_unlock(&s->models_mu);
+    pimg_models_release(old);
+    log_event("info", "models_reload", "loaded %s version %s", dir, pimg_models_version(fresh));
 }
 
 /* ---- answers ---- */
@@ -219,9 +258,20 @@ static void set_error(request *r, int status, const char *code, const char *fmt,
         r->retry_after = 1;
 }
 
-/* Hands the prepared answer to MHD. Ownership of r->resp passes to the response. */
+/* Hands the prepared answer to MHD. Ownership of r->resp passes to the response.
+ *
+ * An answer decided from the headers while a body is on its way is normally held back: the
+ * body is read and dropped first (RQ_DISCARD), because a client still writing when we answer
+ * and close gets a connection reset and may never read the answer. Exceptions, answered at
+ * once: clients that sent `Expect: 100-continue` (they wait and will not send the body) and
+ * bodies declared above max-body (413 without reading them). */
 static enum MHD_Result send_answer(request *r)
 {
+    if (r->first_call && r->body_expected && !r->expect_100 && !r->no_defer) {
+        r->close = 0; /* the body will have been consumed: keep-alive is fine */
+        atomic_store(&r->state, RQ_DISCARD);
+        return MHD_YES;
+    }
     if (!r->resp) { /* only on out-of-memory while building an answer */
         static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
         r->status = 503;
@@ -239,11 +289,13 @@ static enum MHD_Result send_answer(request *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
     char id[32];
     snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
-    MHD_add_response_header(resp, "X-Request-Id", id);
+    MHD_add_response_header(resp, "X-Request-Id", r->client_id[0] ? r->client_id : id);
     if (r->meta)
         MHD_add_response_header(resp, "X-Pimg-Metadata", r->meta);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_auth)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"pimg-admin\"");
     if (r->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->retry_after);
@@ -396,7 +448,8 @@ static int parse_query(request *r, pimg_error *err)
 }
 
 /* First callback of a POST: everything decidable from the headers alone, before any body byte
- * is read, so refused uploads cost nothing. */
+ * is read, so a refused upload is never buffered or decoded (see send_answer for when its
+ * body is still read and dropped). */
 static enum MHD_Result post_begin(request *r)
 {
     server *s = r->srv;
@@ -410,7 +463,16 @@ static enum MHD_Result post_begin(request *r)
         snprintf(r->content_type, sizeof r->content_type, "%s", ct);
     if (pimg_media_type_is(ct, "multipart/form-data"))
         r->multipart = 1;
-    else if (ct && !pimg_media_type_is(ct, "image/") && !pimg_media_type_is(ct, "application/octet-stream")) {
+    if (r->admin_op == ADM_FEEDBACK && !r->multipart) {
+        r->close = 1;
+        return answer_error(r, 415, "unsupported_media_type", "feedback must be multipart/form-data with 'image' and 'label'");
+    }
+    if (r->admin_op == ADM_RETRAIN) {
+        if (ct && !pimg_media_type_is(ct, "application/json")) {
+            r->close = 1;
+            return answer_error(r, 415, "unsupported_media_type", "retrain options must be application/json");
+        }
+    } else if (!r->multipart && ct && !pimg_media_type_is(ct, "image/") && !pimg_media_type_is(ct, "application/octet-stream")) {
         r->close = 1;
         return answer_error(r, 415, "unsupported_media_type",
                             "Content-Type must be image/*, application/octet-stream or multipart/form-data");
@@ -425,6 +487,7 @@ static enum MHD_Result post_begin(request *r)
             pimg_metrics_reject(s->metrics, PIMG_REJECT_BODY_TOO_LARGE);
             set_error(r, 413, "body_too_large", "request body of %llu bytes is above the limit of %llu bytes",
                       declared, (unsigned long long)s->cfg.max_body);
+            r->no_defer = 1;
             return send_answer(r);
         }
     }
@@ -569,6 +632,8 @@ static void sweep_connections(server *s)
     }
 }
 
+static enum MHD_Result admin_retrain(request *r);
+
 /* Runs under the pool lock when the job is accepted, before a worker can take it. */
 static void suspend_job(void *job)
 {
@@ -590,6 +655,8 @@ static enum MHD_Result post_end(request *r)
     }
     if (r->overflow)
         return answer_error(r, 503, "busy", "too many uploads in progress; retry later");
+    if (r->admin_op == ADM_RETRAIN)
+        return admin_retrain(r);
     if (r->len == 0)
         return answer_error(r, 400, "empty_body", "request body is empty; send an image");
     if (r->multipart) {
@@ -604,6 +671,9 @@ static enum MHD_Result post_end(request *r)
             } else if (!strcmp(parts[i].name, "reference") && !r->ref) {
                 r->ref = parts[i].data;
                 r->ref_len = parts[i].len;
+            } else if (!strcmp(parts[i].name, "label") && !r->label) {
+                r->label = parts[i].data;
+                r->label_len = parts[i].len;
             }
         }
         if (!r->img)
@@ -612,6 +682,8 @@ static enum MHD_Result post_end(request *r)
             return answer_error(r, 400, "empty_body", "the 'image' part is empty");
         if (r->ref && r->ep != PIMG_EP_ENHANCE)
             r->ref = NULL;
+        if (r->admin_op == ADM_FEEDBACK && !r->label)
+            return answer_error(r, 400, "missing_label", "multipart body has no 'label' part");
     } else {
         r->img = r->body;
         r->img_len = r->len;
@@ -620,7 +692,7 @@ static enum MHD_Result post_end(request *r)
         return answer_error(r, 400, "bad_parameter", err.msg);
     r->want_json = pimg_accepts_json(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     r->t_queued = now_ms();
-    r->deadline = r->t_start + s->cfg.request_timeout_ms;
+    r->deadline = r->t_queued + s->cfg.request_timeout_ms; /* upload has its own deadline */
     int q = pimg_pool_submit(s->pool, r, suspend_job);
     if (q == PIMG_POOL_OK)
         return MHD_YES;
@@ -695,6 +767,19 @@ static void run_job(void *job, void *arg)
         set_error(r, 503, "timeout", "request waited %.0f ms for a worker, past its deadline", r->queue_ms);
         goto done;
     }
+    if (r->admin_op == ADM_FEEDBACK) {
+        int64_t id = 0;
+        st = pimg_admin_feedback(s->admin, r->img, r->img_len, (const char *)r->label, r->label_len, s->cfg.max_pixels,
+                                 &id, &err);
+        if (st) {
+            job_error(r, st, &err, "", r->img, r->img_len);
+        } else {
+            char body[64];
+            snprintf(body, sizeof body, "{\"id\":%lld}", (long long)id);
+            set_answer(r, 201, "application/json", strdup(body), strlen(body));
+        }
+        goto done;
+    }
     models = models_acquire(s);
     pimg_load_opts lo = {.max_pixels = s->cfg.max_pixels};
     if ((st = pimg_analysis_init(&an))) {
@@ -766,6 +851,93 @@ done:
     MHD_resume_connection(conn);
 }
 
+/* ---- admin API (see service/admin.h) ---- */
+
+static enum MHD_Result admin_retrain(request *r)
+{
+    char job[48];
+    pimg_error err = {0};
+    pimg_status st = pimg_admin_retrain(r->srv->admin, (const char *)r->body, r->len, job, sizeof job, &err);
+    if (st == PIMG_ERR_CANCELLED)
+        return answer_error(r, 409, "conflict", err.msg);
+    if (st == PIMG_ERR_BAD_INPUT)
+        return answer_error(r, 400, "bad_parameter", err.msg);
+    if (st)
+        return answer_error(r, 500, "internal", err.msg);
+    char body[96];
+    snprintf(body, sizeof body, "{\"job\":\"%s\"}", job);
+    set_answer(r, 202, "application/json", strdup(body), strlen(body));
+    return send_answer(r);
+}
+
+static enum MHD_Result admin_models(request *r)
+{
+    server *s = r->srv;
+    pimg_models *m = models_acquire(s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dir", m ? pimg_models_dir(m) : s->models_dir);
+    cJSON_AddStringToObject(o, "version", m ? pimg_models_version(m) : "none");
+    cJSON_AddItemToObject(o, "models", pimg_models_describe(m));
+    cJSON_AddNumberToObject(o, "feedback_items", (double)pimg_admin_feedback_count(s->admin));
+    pimg_models_release(m);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    set_answer(r, 200, "application/json", body, body ? strlen(body) : 0);
+    return send_answer(r);
+}
+
+/* Auth first (so nothing about the admin API leaks without a token), then the sub-route. */
+static enum MHD_Result admin_begin(request *r, const char *url, int is_get, int is_post)
+{
+    server *s = r->srv;
+    r->close = r->body_expected;
+    if (!s->admin)
+        return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
+    int a = pimg_admin_auth(s->cfg.admin_token, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (a == 401) {
+        r->www_auth = 1;
+        return answer_error(r, 401, "unauthorized", "send Authorization: Bearer <PIMG_ADMIN_TOKEN>");
+    }
+    if (a)
+        return answer_error(r, 403, "forbidden", "wrong admin token");
+    if (!strcmp(url, "/admin/models")) {
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        return admin_models(r);
+    }
+    if (!strcmp(url, "/admin/feedback") || !strcmp(url, "/admin/retrain")) {
+        if (!is_post) {
+            r->allow = "POST";
+            return answer_error(r, 405, "method_not_allowed", "use POST");
+        }
+        r->close = 0;
+        r->admin_op = url[7] == 'f' ? ADM_FEEDBACK : ADM_RETRAIN;
+        return post_begin(r);
+    }
+    if (!strncmp(url, "/admin/retrain/", 15) && url[15] && strlen(url + 15) < sizeof r->job && !strchr(url + 15, '/')) {
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        cJSON *o = pimg_admin_job(s->admin, url + 15);
+        if (!o)
+            return answer_error(r, 404, "not_found", "no such retrain job");
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        set_answer(r, 200, "application/json", body, body ? strlen(body) : 0);
+        return send_answer(r);
+    }
+    return answer_error(r, 404, "not_found", "no such admin endpoint");
+}
+
+static void on_promoted(void *ctx)
+{
+    server *s = ctx;
+    reload_models(s, s->models_dir);
+}
+
 /* ---- routing and MHD callbacks ---- */
 
 static pimg_endpoint route(const char *url)
@@ -785,6 +957,9 @@ static pimg_endpoint route(const char *url)
     return PIMG_EP_OTHER;
 }
 
+static enum MHD_Result first_call(request *r, const char *url, const char *method);
+static enum MHD_Result later_call(request *r, const char *upload_data, size_t *upload_data_size);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -803,36 +978,65 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
-        set_phase(r, *upload_data_size || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
-                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)
-                         ? PH_BODY
-                         : PH_BUSY);
-        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        int is_post = !strcmp(method, "POST");
-        switch (r->ep) {
-        case PIMG_EP_ENHANCE:
-        case PIMG_EP_ANALYZE:
-            if (!is_post) {
-                r->allow = "POST";
-                r->close = *upload_data_size != 0;
-                return answer_error(r, 405, "method_not_allowed", "use POST");
-            }
-            return post_begin(r);
-        case PIMG_EP_ADMIN:
-            r->close = 1;
-            return answer_error(r, 403, "admin_disabled", "the admin API is disabled (no PIMG_ADMIN_TOKEN configured)");
-        case PIMG_EP_OTHER:
-            r->close = 1;
-            return answer_error(r, 404, "not_found", "no such endpoint");
-        default:
-            if (!is_get) {
-                r->allow = "GET, HEAD";
-                r->close = 1;
-                return answer_error(r, 405, "method_not_allowed", "use GET");
-            }
-            return answer_get(r);
-        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        r->body_expected = (cl && strtoull(cl, NULL, 10) > 0) || te;
+        r->expect_100 = ex && strcasestr(ex, "100-continue");
+        /* A client's own request id is echoed and logged, if it is a plain token. */
+        const char *cid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (cid && strlen(cid) < sizeof r->client_id && strspn(cid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == strlen(cid))
+            snprintf(r->client_id, sizeof r->client_id, "%s", cid);
+        r->first_call = 1;
+        enum MHD_Result res = first_call(r, url, method);
+        r->first_call = 0;
+        return res;
     }
+    int state = atomic_load(&r->state);
+    if (state == RQ_DISCARD) { /* answer decided from the headers; the body is dropped */
+        if (*upload_data_size) {
+            r->discarded += *upload_data_size;
+            *upload_data_size = 0;
+            return r->discarded > 4 * s->cfg.max_body + (16u << 20) ? MHD_NO : MHD_YES;
+        }
+        return send_answer(r);
+    }
+    return later_call(r, upload_data, upload_data_size);
+}
+
+/* The first call of a request: route and decide what the headers alone allow. */
+static enum MHD_Result first_call(request *r, const char *url, const char *method)
+{
+    set_phase(r, r->body_expected ? PH_BODY : PH_BUSY);
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    int is_post = !strcmp(method, "POST");
+    switch (r->ep) {
+    case PIMG_EP_ENHANCE:
+    case PIMG_EP_ANALYZE:
+        if (!is_post) {
+            r->allow = "POST";
+            r->close = r->body_expected;
+            return answer_error(r, 405, "method_not_allowed", "use POST");
+        }
+        return post_begin(r);
+    case PIMG_EP_ADMIN:
+        return admin_begin(r, url, is_get, is_post);
+    case PIMG_EP_OTHER:
+        r->close = 1;
+        return answer_error(r, 404, "not_found", "no such endpoint");
+    default:
+        if (!is_get) {
+            r->allow = "GET, HEAD";
+            r->close = 1;
+            return answer_error(r, 405, "method_not_allowed", "use GET");
+        }
+        return answer_get(r);
+    }
+}
+
+/* Later calls: body chunks, the end of the body, and the call after a worker resumed us. */
+static enum MHD_Result later_call(request *r, const char *upload_data, size_t *upload_data_size)
+{
     int state = atomic_load(&r->state);
     if (state == RQ_ANSWERED) { /* answer already queued: drop whatever body still arrives */
         *upload_data_size = 0;
@@ -871,10 +1075,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             cJSON_AddStringToObject(o, "level", "info");
             cJSON_AddStringToObject(o, "event", "request");
             cJSON_AddNumberToObject(o, "id", (double)r->id);
+            if (r->client_id[0])
+                cJSON_AddStringToObject(o, "request_id", r->client_id);
             cJSON_AddStringToObject(o, "method", r->method);
             cJSON_AddStringToObject(o, "route", pimg_endpoint_name(r->ep));
             cJSON_AddNumberToObject(o, "status", r->status);
-            cJSON_AddNumberToObject(o, "bytes_in", (double)(r->overflow ? r->discarded : r->bytes_in));
+            cJSON_AddNumberToObject(o, "bytes_in", (double)(r->bytes_in > r->discarded ? r->bytes_in : r->discarded));
             cJSON_AddNumberToObject(o, "bytes_out", (double)r->resp_len);
             cJSON_AddNumberToObject(o, "ms", round(ms * 100) / 100);
             cJSON_AddNumberToObject(o, "queue_ms", round(r->queue_ms * 100) / 100);
@@ -979,6 +1185,16 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         fprintf(stderr, "pimg serve: models: %s\n", err.msg);
         return 1;
     }
+    if (strlen(dir) >= sizeof s->models_dir) {
+        fprintf(stderr, "pimg serve: models path too long\n");
+        return 2;
+    }
+    memcpy(s->models_dir, dir, strlen(dir) + 1);
+    if (s->cfg.admin_token[0] &&
+        pimg_admin_open(s->cfg.state_dir, exe, dir, on_promoted, s, &s->admin, &err)) {
+        fprintf(stderr, "pimg serve: admin: %s\n", err.msg);
+        return 1;
+    }
     s->openapi = load_project_file(s->cfg.openapi, exe, "openapi.yaml", &s->openapi_len);
     if (!s->openapi && s->cfg.openapi[0]) {
         fprintf(stderr, "pimg serve: cannot read %s\n", s->cfg.openapi);
@@ -994,6 +1210,7 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (!(s->pool = pimg_pool_new(s->cfg.workers, s->cfg.queue, run_job, s))) {
@@ -1024,15 +1241,19 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     log_event("info", "listening",
-              "pimg %s on %s:%d workers=%d queue=%d vips_threads=%d max_body=%llu models=%s version=%s openapi=%s",
+              "pimg %s on %s:%d workers=%d queue=%d vips_threads=%d max_body=%llu models=%s version=%s openapi=%s admin=%s",
               PIMG_VERSION, s->cfg.bind, s->port, s->cfg.workers, s->cfg.queue, s->cfg.vips_threads,
               (unsigned long long)s->cfg.max_body, dir, pimg_models_version(s->models),
-              s->openapi ? "yes" : "missing");
+              s->openapi ? "yes" : "missing", s->admin ? "on" : "off");
 
     int sig = 0;
     for (;;) {
         struct timespec tick = {0, 500 * 1000 * 1000};
         sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            reload_models(s, dir);
+            continue;
+        }
         if (sig > 0)
             break;
         sweep_connections(s);
@@ -1055,6 +1276,21 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         usleep(20 * 1000);
         sweep_connections(s);
     }
+    if (clean) {
+        /* Accepted work is done: stop accepting, then give requests already on their way
+         * through connections accepted just before (they get 503 "draining") a moment to be
+         * answered, so MHD_stop_daemon does not cut a request in half. */
+        MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        double quiet_since = now_ms();
+        while (now_ms() - quiet_since < 300 && now_ms() < until) {
+            if (atomic_load(&s->active) != 0 || pimg_pool_waiting(s->pool) || pimg_pool_running(s->pool))
+                quiet_since = now_ms();
+            usleep(10 * 1000);
+        }
+        clean = atomic_load(&s->active) == 0 && !pimg_pool_waiting(s->pool) && !pimg_pool_running(s->pool);
+    }
     if (!clean) {
         /* Jobs still hold suspended connections; stopping MHD under them would free requests
          * the workers still use. Leave without tearing down. */
@@ -1064,6 +1300,7 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     }
     MHD_stop_daemon(s->daemon);
     pimg_pool_free(s->pool);
+    pimg_admin_free(s->admin);
     log_event("info", "stopped", "drained cleanly");
     pimg_models_release(s->models);
     pimg_metrics_free(s->metrics);

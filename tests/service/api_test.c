@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -53,9 +54,38 @@ START_TEST(probes_answer)
     ck_assert_ptr_nonnull(strstr(r.body, "/enhance:"));
     http_resp_free(&r);
     ck_assert_int_eq(http_get(&srv, "/metrics", &r), 200);
+    ck_assert_str_eq(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
     ck_assert_ptr_nonnull(strstr(r.body, "pimg_requests_total{endpoint=\"healthz\",status=\"200\"}"));
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE pimg_stage_duration_seconds histogram"));
+    ck_assert_ptr_nonnull(strstr(r.body, "pimg_model_info{version="));
     ck_assert_ptr_nonnull(strstr(r.body, "pimg_queue_depth 0"));
     http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(request_id_is_echoed_and_logged)
+{
+    ck_assert(started);
+    char url[128];
+    snprintf(url, sizeof url, "%s/healthz", srv.base);
+    const char *h[] = {"X-Request-Id: abc-123_x", NULL};
+    http_resp r;
+    ck_assert_int_eq(http_req("GET", url, h, NULL, 0, 0, &r), 200);
+    http_resp_free(&r);
+    /* the access log line carries it (the log is written when the request completes) */
+    int found = 0;
+    for (int i = 0; i < 50 && !found; i++) {
+        FILE *f = fopen(srv.log_path, "r");
+        char line[2048];
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, "\"request_id\":\"abc-123_x\"") && strstr(line, "\"route\":\"healthz\""))
+                found = 1;
+        if (f)
+            fclose(f);
+        if (!found)
+            usleep(20000);
+    }
+    ck_assert(found);
 }
 END_TEST
 
@@ -244,6 +274,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, probes_answer);
+    tcase_add_test(tc, request_id_is_echoed_and_logged);
     tcase_add_test(tc, enhance_raw_returns_jpeg_and_metadata);
     tcase_add_test(tc, enhance_query_and_json_answer);
     tcase_add_test(tc, multipart_image_and_missing_part);

@@ -139,7 +139,10 @@ int ts_stop(test_server *ts, int wait_ms)
         usleep(10000);
     }
     ts->pid = -ts->pid;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (rc == 0)
+        unlink(ts->log_path); /* kept for reading after a failure */
+    return rc;
 }
 
 /* ---- HTTP ---- */

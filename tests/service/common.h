@@ -23,7 +23,8 @@ typedef struct {
 int ts_start(test_server *ts, const char *const *args, const char *const *env);
 
 /* SIGTERM, wait up to wait_ms, then SIGKILL. Returns the exit code (0..255), 128+signal when
- * killed by a signal, -1 if not running. */
+ * killed by a signal, -1 if not running. The server's log is removed after a clean exit (0)
+ * and kept otherwise. */
 int ts_stop(test_server *ts, int wait_ms);
 
 /* Whether the process is still running. */

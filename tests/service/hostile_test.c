@@ -355,7 +355,7 @@ static int closed_by_server(int fd, int wait_ms)
 START_TEST(slowloris)
 {
     ck_assert(started);
-    enum { N = 100 };
+    enum { N = 200 }; /* RELIABILITY.md #6 */
     int fds[N];
     /* stalled headers: idle timeout (3 s) */
     for (int i = 0; i < N; i++) {

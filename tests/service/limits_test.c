@@ -72,7 +72,8 @@ START_TEST(flood_gives_only_200_and_503)
         http_resp_free(&resp[i]);
     }
     ck_assert_int_eq(ok + busy, N);
-    ck_assert_int_ge(ok, 3);  /* one running + two queued were accepted */
+    /* the queue's two places were taken (a third job runs if the worker dequeued in time) */
+    ck_assert_int_ge(ok, 2);
     ck_assert_int_ge(busy, 1);
     fprintf(stderr, "flood: %d x 200, %d x 503\n", ok, busy);
     http_resp r;
@@ -105,10 +106,17 @@ START_TEST(deadline_gives_json_timeout_and_worker_is_reused)
     http_resp r;
     ck_assert_int_eq(http_get(&ts, "/healthz", &r), 200);
     http_resp_free(&r);
-    ck_assert_int_eq(http_get(&ts, "/metrics", &r), 200);
-    ck_assert_ptr_nonnull(strstr(r.body, "pimg_rejected_total{reason=\"timeout\"} 3\n"));
-    ck_assert_ptr_nonnull(strstr(r.body, "pimg_in_flight 0\n"));
-    http_resp_free(&r);
+    /* the worker is free again (it leaves the pool's running count just after answering) */
+    int idle = 0;
+    for (int i = 0; i < 100 && !idle; i++) {
+        ck_assert_int_eq(http_get(&ts, "/metrics", &r), 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "pimg_rejected_total{reason=\"timeout\"} 3\n"));
+        idle = strstr(r.body, "\npimg_in_flight 0\n") != NULL;
+        http_resp_free(&r);
+        if (!idle)
+            usleep(10000);
+    }
+    ck_assert(idle);
     free(jpg);
     ck_assert_int_eq(ts_stop(&ts, 10000), 0);
 }

@@ -125,12 +125,16 @@ START_TEST(every_route_and_status_is_documented)
         const char *path, *method;
         int statuses[12];
     } ops[] = {
-        {"/enhance", "post", {200, 400, 405, 413, 415, 500, 503, 504}},
+        {"/enhance", "post", {200, 400, 405, 413, 415, 500, 501, 503, 504}},
         {"/analyze", "post", {200, 400, 405, 413, 415, 500, 503, 504}},
         {"/healthz", "get", {200, 405}},
         {"/readyz", "get", {200, 405, 503}},
         {"/metrics", "get", {200, 405}},
         {"/openapi.yaml", "get", {200, 404, 405}},
+        {"/admin/models", "get", {200, 401, 403, 405}},
+        {"/admin/feedback", "post", {201, 400, 401, 403, 405, 413, 415}},
+        {"/admin/retrain", "post", {202, 400, 401, 403, 405, 409, 415}},
+        {"/admin/retrain/{job}", "get", {200, 401, 403, 404, 405}},
     };
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         char k[256];
@@ -147,6 +151,8 @@ START_TEST(every_route_and_status_is_documented)
     ck_assert(has_key("components/schemas/Error/properties/error/properties/code"));
     ck_assert(has_key("components/schemas/Error/properties/error/properties/message"));
     ck_assert(has_key("components/responses/Unavailable/headers/Retry-After"));
+    ck_assert(has_key("components/securitySchemes/bearer/scheme"));
+    ck_assert(has_key("components/responses/Unauthorized/headers/WWW-Authenticate"));
     ck_assert(has_key("paths//enhance/post/responses/200/headers/X-Pimg-Metadata"));
     ck_assert(has_key("paths//enhance/post/responses/200/content/image/jpeg"));
     ck_assert(has_key("components/requestBodies/Image/content/multipart/form-data/schema/properties/image"));

@@ -1,6 +1,6 @@
 /* shutdown_test.c — graceful drain (RELIABILITY.md #9): SIGTERM while jobs run and wait turns
  * /readyz to 503 and refuses new image work with 503, yet every accepted request gets its full
- * answer, and the process exits 0. */
+ * answer, and the process exits 0. Also: SIGHUP reloads the models without dropping requests. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 
 #include "common.h"
 
-enum { N = 6 };
+enum { N = 20 }; /* RELIABILITY.md #9: SIGTERM with 20 jobs accepted */
 
 typedef struct {
     char url[128];
@@ -58,11 +58,11 @@ static int wait_accepted(test_server *ts, int want)
 START_TEST(sigterm_drains_accepted_work)
 {
     test_server ts;
-    const char *args[] = {"--workers", "1", "--queue", "8", "--drain-timeout", "60", NULL};
+    const char *args[] = {"--workers", "2", "--queue", "32", "--drain-timeout", "120", NULL};
     ck_assert(ts_start(&ts, args, NULL) == 0);
     static load l;
     snprintf(l.url, sizeof l.url, "%s/enhance", ts.base);
-    l.body = big_photo(&l.len);
+    l.body = make_image("jpg", 2400, 1600, &l.len);
     pthread_t th;
     pthread_create(&th, NULL, run_load, &l);
     /* SIGTERM once all N are accepted and at least two still wait or run */
@@ -91,6 +91,36 @@ START_TEST(sigterm_drains_accepted_work)
 }
 END_TEST
 
+START_TEST(sighup_reloads_models_and_keeps_serving)
+{
+    test_server ts;
+    ck_assert(ts_start(&ts, NULL, NULL) == 0);
+    size_t n;
+    void *jpg = make_image("jpg", 320, 240, &n);
+    for (int i = 0; i < 3; i++) {
+        kill(ts.pid, SIGHUP);
+        http_resp r;
+        ck_assert_int_eq(http_post(&ts, "/enhance", "image/jpeg", jpg, n, &r), 200);
+        http_resp_free(&r);
+    }
+    usleep(700 * 1000); /* the main loop handles signals every 0.5 s */
+    ck_assert(ts_alive(&ts));
+    http_resp r;
+    ck_assert_int_eq(http_get(&ts, "/readyz", &r), 200);
+    http_resp_free(&r);
+    FILE *f = fopen(ts.log_path, "r");
+    char line[1024];
+    int reloads = 0;
+    while (f && fgets(line, sizeof line, f))
+        reloads += strstr(line, "\"event\":\"models_reload\"") != NULL;
+    if (f)
+        fclose(f);
+    ck_assert_int_ge(reloads, 1);
+    free(jpg);
+    ck_assert_int_eq(ts_stop(&ts, 10000), 0);
+}
+END_TEST
+
 START_TEST(sigterm_when_idle_exits_0)
 {
     test_server ts;
@@ -107,6 +137,7 @@ int main(void)
     TCase *tc = tcase_create("shutdown");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, sigterm_drains_accepted_work);
+    tcase_add_test(tc, sighup_reloads_models_and_keeps_serving);
     tcase_add_test(tc, sigterm_when_idle_exits_0);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

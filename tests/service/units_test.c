@@ -144,6 +144,40 @@ START_TEST(config_precedence_and_validation)
 }
 END_TEST
 
+START_TEST(config_file_layer)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    pimg_config c;
+    /* the shipped example parses and equals the defaults */
+    char *a0[] = {"serve", "--config", "config/pimg.env.example", NULL};
+    ck_assert_int_eq(pimg_config_parse(&c, 3, a0, devnull), 0);
+    ck_assert_int_eq(c.port, 8080);
+    ck_assert_uint_eq(c.max_body, 25u << 20);
+    ck_assert_uint_eq(c.max_pixels, 50000000u);
+    ck_assert_int_eq(c.header_timeout_ms, 20000);
+    char path[] = "/tmp/pimg-config-XXXXXX";
+    int fd = mkstemp(path);
+    const char text[] = "# comment\n\nPIMG_PORT=7000\nexport PIMG_QUEUE=\"5\"\nPIMG_MAX_BODY=2M\n";
+    ck_assert_int_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    setenv("PIMG_MAX_BODY", "3M", 1);
+    char *a1[] = {"serve", "--config", path, "--queue", "6", NULL};
+    ck_assert_int_eq(pimg_config_parse(&c, 5, a1, devnull), 0);
+    ck_assert_int_eq(c.port, 7000);          /* file beats default */
+    ck_assert_uint_eq(c.max_body, 3u << 20); /* env beats file */
+    ck_assert_int_eq(c.queue, 6);            /* flag beats file */
+    unsetenv("PIMG_MAX_BODY");
+    FILE *f = fopen(path, "w");
+    fputs("PIMG_NOPE=1\n", f);
+    fclose(f);
+    ck_assert_int_eq(pimg_config_parse(&c, 3, a1, devnull), 2);
+    unlink(path);
+    char *a2[] = {"serve", "--config", "/nonexistent/pimg.env", NULL};
+    ck_assert_int_eq(pimg_config_parse(&c, 3, a2, devnull), 2);
+    fclose(devnull);
+}
+END_TEST
+
 static int ran;
 static void count_job(void *job, void *arg)
 {
@@ -215,6 +249,7 @@ int main(void)
     tcase_add_test(tc, base64_vectors);
     tcase_add_test(tc, status_table_and_media_types);
     tcase_add_test(tc, config_precedence_and_validation);
+    tcase_add_test(tc, config_file_layer);
     tcase_add_test(tc, pool_is_bounded);
     tcase_add_test(tc, metrics_exposition);
     suite_add_tcase(s, tc);
