@@ -5,6 +5,7 @@
  * libvips' generic loader never guesses a format pimg did not allow. */
 #include "image.h"
 #include "image_vips.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -259,34 +260,12 @@ pimg_status pimg_image_load_buffer(const void *buf, size_t len, const pimg_load_
 pimg_status pimg_image_load_file(const char *path, const pimg_load_opts *opts, pimg_image **out,
                                  pimg_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pimg_error_set(err, PIMG_ERR_IO, "%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    pimg_status st = PIMG_OK;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory reading %s", path);
-                goto out;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        st = pimg_error_set(err, PIMG_ERR_IO, "%s: read error", path);
-        goto out;
-    }
+    void *buf = NULL;
+    size_t len = 0;
+    pimg_status st = pimg_file_read(path, &buf, &len, err);
+    if (st)
+        return st;
     st = pimg_image_load_buffer(buf, len, opts, out, err);
-out:
-    fclose(f);
     free(buf);
     return st;
 }

@@ -1,11 +1,11 @@
-/* admin.c — feedback store (files + SQLite) and retrain jobs for the admin API.
+/* admin.c — the admin API state: token check, the feedback store (lib/feedback) and retrain jobs.
  *
  * Retrain runs `pimg train MODEL` on 4/5 of the feedback (rows whose id is not a multiple of 5)
  * and `pimg eval MODEL` of both the candidate and the current model on the other fifth, as
  * subprocesses of this binary (niced, killed with the server). The candidate is promoted —
  * copied atomically into the models folder, then the server reloads — only when its held-out
- * metric beats the current model's (or there is no current model). Job status lives in memory;
- * each job's folder under state_dir/jobs keeps the logs and JSON outputs. */
+ * metric is not worse than the current model's (or there is no current model). Job status
+ * lives in memory; each job's folder under state_dir/jobs keeps the logs and JSON outputs. */
 #include "admin.h"
 
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "feedback.h"
+#include "fileio.h"
 
 #define MAX_JOBS 32
 #define JOB_TIMEOUT_S (20 * 60)
@@ -38,9 +38,9 @@ typedef struct {
 } job;
 
 struct pimg_admin {
-    char state[PATH_MAX], feedback[PATH_MAX + 16], exe[PATH_MAX], models[PATH_MAX];
-    sqlite3 *db;
-    pthread_mutex_t mu; /* db, jobs, running, child */
+    char state[PATH_MAX], exe[PATH_MAX], models[PATH_MAX];
+    pimg_feedback *fb; /* thread-safe on its own */
+    pthread_mutex_t mu; /* jobs, running, child */
     job jobs[MAX_JOBS];
     int n_jobs, next_job;
     int running, have_thread, stopping;
@@ -62,30 +62,6 @@ static int pathf(char *buf, size_t n, const char *fmt, ...)
     return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    pathf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 pimg_status pimg_admin_open(const char *state_dir, const char *exe, const char *models_dir,
                             pimg_admin_promoted_fn promoted, void *promoted_ctx, pimg_admin **out,
                             pimg_error *err)
@@ -94,29 +70,16 @@ pimg_status pimg_admin_open(const char *state_dir, const char *exe, const char *
     if (!a)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     pathf(a->state, sizeof a->state, "%s", state_dir);
-    pathf(a->feedback, sizeof a->feedback, "%s/feedback", state_dir);
     if (!exe || !realpath(exe, a->exe))
         pathf(a->exe, sizeof a->exe, "%s", exe ? exe : "pimg");
     pathf(a->models, sizeof a->models, "%s", models_dir);
     a->promoted = promoted;
     a->promoted_ctx = promoted_ctx;
     pthread_mutex_init(&a->mu, NULL);
-    char db[PATH_MAX + 32];
-    pathf(db, sizeof db, "%s/feedback.db", state_dir);
-    if (mkdir_p(a->feedback)) {
+    pimg_status st = pimg_feedback_open(state_dir, &a->fb, err);
+    if (st) {
         pimg_admin_free(a);
-        return pimg_error_set(err, PIMG_ERR_IO, "cannot create %s: %s", state_dir, strerror(errno));
-    }
-    if (sqlite3_open_v2(db, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-        sqlite3_exec(a->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
-                     "CREATE TABLE IF NOT EXISTS feedback(id INTEGER PRIMARY KEY, file TEXT NOT NULL,"
-                     " rotation INTEGER NOT NULL, up INTEGER NOT NULL, x0 INTEGER, y0 INTEGER, x1 INTEGER,"
-                     " y1 INTEGER, label TEXT NOT NULL, created TEXT NOT NULL)",
-                     NULL, NULL, NULL) != SQLITE_OK) {
-        pimg_error_set(err, PIMG_ERR_IO, "cannot open %s: %s", db, a->db ? sqlite3_errmsg(a->db) : "no memory");
-        pimg_admin_free(a);
-        return PIMG_ERR_IO;
+        return st;
     }
     *out = a;
     return PIMG_OK;
@@ -136,8 +99,7 @@ void pimg_admin_free(pimg_admin *a)
         pthread_join(a->thread, NULL);
     for (int i = 0; i < a->n_jobs; i++)
         cJSON_Delete(a->jobs[i].status);
-    if (a->db)
-        sqlite3_close(a->db);
+    pimg_feedback_close(a->fb);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -163,163 +125,15 @@ int pimg_admin_auth(const char *token, const char *authorization)
 
 /* ---- feedback ---- */
 
-static pimg_status parse_label(const char *json, size_t len, int w, int h, int *rotation, int *up, int box[4],
-                               int *has_box, pimg_error *err)
-{
-    cJSON *o = cJSON_ParseWithLength(json, len);
-    pimg_status st = PIMG_OK;
-    if (!cJSON_IsObject(o)) {
-        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label must be a JSON object");
-        goto out;
-    }
-    const cJSON *rot = cJSON_GetObjectItemCaseSensitive(o, "rotation");
-    if (!cJSON_IsNumber(rot) || (rot->valueint != 0 && rot->valueint != 90 && rot->valueint != 180 && rot->valueint != 270) ||
-        rot->valuedouble != rot->valueint) {
-        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label.rotation must be 0, 90, 180 or 270");
-        goto out;
-    }
-    *rotation = rot->valueint;
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "up");
-    *up = 1;
-    if (u) {
-        if (!cJSON_IsNumber(u) || (u->valueint != 0 && u->valueint != 1)) {
-            st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label.up must be 0 or 1");
-            goto out;
-        }
-        *up = u->valueint;
-    }
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "box");
-    *has_box = 0;
-    if (b && !cJSON_IsNull(b)) {
-        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 4) {
-            st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label.box must be [x0,y0,x1,y1] or null");
-            goto out;
-        }
-        for (int i = 0; i < 4; i++) {
-            const cJSON *v = cJSON_GetArrayItem(b, i);
-            if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint) {
-                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label.box must hold 4 integers");
-                goto out;
-            }
-            box[i] = v->valueint;
-        }
-        if (box[0] < 0 || box[1] < 0 || box[0] >= box[2] || box[1] >= box[3] || box[2] > w || box[3] > h) {
-            st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "label.box must satisfy 0 <= x0 < x1 <= %d, 0 <= y0 < y1 <= %d",
-                                w, h);
-            goto out;
-        }
-        *has_box = 1;
-    }
-out:
-    cJSON_Delete(o);
-    return st;
-}
-
-/* Writes data to dir/name durably: temporary file, fsync, rename, fsync of the folder. */
-static pimg_status write_durably(const char *dir, const char *name, const void *data, size_t len, pimg_error *err)
-{
-    char tmp[PATH_MAX + 160], dst[PATH_MAX + 160];
-    pathf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    pathf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return pimg_error_set(err, PIMG_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            unlink(tmp);
-            return pimg_error_set(err, PIMG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) || close(fd) || rename(tmp, dst) || fsync_dir(dir)) {
-        unlink(tmp);
-        return pimg_error_set(err, PIMG_ERR_IO, "cannot store %s: %s", dst, strerror(errno));
-    }
-    return PIMG_OK;
-}
-
 pimg_status pimg_admin_feedback(pimg_admin *a, const void *img, size_t img_len, const char *label_json,
                                 size_t label_len, uint64_t max_pixels, int64_t *id, pimg_error *err)
 {
-    pimg_load_opts lo = {.max_pixels = max_pixels};
-    pimg_image *im = NULL;
-    pimg_status st = pimg_image_load_buffer(img, img_len, &lo, &im, err);
-    if (st)
-        return st;
-    int w = pimg_image_input_width(im), h = pimg_image_input_height(im);
-    const char *ext = pimg_format_name(pimg_image_format(im));
-    pimg_image_free(im);
-    int rotation = 0, up = 1, box[4] = {0}, has_box = 0;
-    if ((st = parse_label(label_json, label_len, w, h, &rotation, &up, box, &has_box, err)))
-        return st;
-    unsigned char rnd[8];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
-        if (fd >= 0)
-            close(fd);
-        return pimg_error_set(err, PIMG_ERR_IO, "cannot read /dev/urandom");
-    }
-    close(fd);
-    char name[64];
-    pathf(name, sizeof name, "%02x%02x%02x%02x%02x%02x%02x%02x.%s", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-             rnd[6], rnd[7], ext);
-    if ((st = write_durably(a->feedback, name, img, img_len, err)))
-        return st;
-    char created[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(a->db,
-                                "INSERT INTO feedback(file,rotation,up,x0,y0,x1,y1,label,created) VALUES(?,?,?,?,?,?,?,?,?)",
-                                -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(q, 2, rotation);
-        sqlite3_bind_int(q, 3, up);
-        for (int i = 0; i < 4; i++) {
-            if (has_box)
-                sqlite3_bind_int(q, 4 + i, box[i]);
-            else
-                sqlite3_bind_null(q, 4 + i);
-        }
-        sqlite3_bind_text(q, 8, label_json, (int)label_len, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 9, created, -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(q);
-    }
-    sqlite3_finalize(q);
-    if (rc == SQLITE_DONE)
-        *id = sqlite3_last_insert_rowid(a->db);
-    else
-        pimg_error_set(err, PIMG_ERR_IO, "cannot record feedback: %s", sqlite3_errmsg(a->db));
-    pthread_mutex_unlock(&a->mu);
-    if (rc != SQLITE_DONE) {
-        char path[PATH_MAX + 80];
-        pathf(path, sizeof path, "%s/%s", a->feedback, name);
-        unlink(path);
-        return PIMG_ERR_IO;
-    }
-    return PIMG_OK;
+    return pimg_feedback_add(a->fb, img, img_len, label_json, label_len, max_pixels, id, err);
 }
 
 int64_t pimg_admin_feedback_count(pimg_admin *a)
 {
-    int64_t n = -1;
-    pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(a->db, "SELECT COUNT(*) FROM feedback", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        n = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    pthread_mutex_unlock(&a->mu);
-    return n;
+    return pimg_feedback_count(a->fb);
 }
 
 /* ---- retrain jobs ---- */
@@ -446,79 +260,14 @@ static const char *pick_metric(const cJSON *a, const cJSON *b, double *va, doubl
     return NULL;
 }
 
-/* Exports the feedback rows into train/ and test/ folders in the labels.csv format of the
- * data sets (images symlinked). Returns the counts through n_train / n_test. */
-static int export_feedback(pimg_admin *a, const char *train_dir, const char *test_dir, int *n_train, int *n_test)
-{
-    *n_train = *n_test = 0;
-    char p1[PATH_MAX + 32], p2[PATH_MAX + 32];
-    pathf(p1, sizeof p1, "%s/labels.csv", train_dir);
-    pathf(p2, sizeof p2, "%s/labels.csv", test_dir);
-    FILE *f1 = fopen(p1, "w"), *f2 = fopen(p2, "w");
-    if (!f1 || !f2) {
-        if (f1)
-            fclose(f1);
-        if (f2)
-            fclose(f2);
-        return -1;
-    }
-    const char *hdr = "file,up,kind,rotation,x0,y0,x1,y1,license,source,description\n";
-    fputs(hdr, f1);
-    fputs(hdr, f2);
-    char fb_abs[PATH_MAX];
-    if (!realpath(a->feedback, fb_abs))
-        pathf(fb_abs, sizeof fb_abs, "%s", a->feedback);
-    pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(a->db, "SELECT id,file,up,rotation,x0,y0,x1,y1 FROM feedback ORDER BY id", -1, &q, NULL) == SQLITE_OK) {
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            int test = sqlite3_column_int64(q, 0) % 5 == 0;
-            const char *file = (const char *)sqlite3_column_text(q, 1);
-            FILE *f = test ? f2 : f1;
-            char src[PATH_MAX + 80], dst[PATH_MAX + 80];
-            pathf(src, sizeof src, "%s/%s", fb_abs, file);
-            pathf(dst, sizeof dst, "%s/%s", test ? test_dir : train_dir, file);
-            if (symlink(src, dst) && errno != EEXIST)
-                continue;
-            fprintf(f, "%s,%d,,%d,", file, sqlite3_column_int(q, 2), sqlite3_column_int(q, 3));
-            if (sqlite3_column_type(q, 4) == SQLITE_NULL)
-                fputs(",,,", f);
-            else
-                fprintf(f, "%d,%d,%d,%d", sqlite3_column_int(q, 4), sqlite3_column_int(q, 5), sqlite3_column_int(q, 6),
-                        sqlite3_column_int(q, 7));
-            fputs(",feedback,pimg admin feedback,\n", f);
-            (*(test ? n_test : n_train))++;
-        }
-    }
-    sqlite3_finalize(q);
-    pthread_mutex_unlock(&a->mu);
-    int bad = fclose(f1) | fclose(f2);
-    return bad ? -1 : 0;
-}
-
+/* Promotion: the candidate model file replaces dir/name atomically and durably. */
 static pimg_status copy_durably(const char *src, const char *dir, const char *name, pimg_error *err)
 {
-    FILE *f = fopen(src, "rb");
-    if (!f)
-        return pimg_error_set(err, PIMG_ERR_IO, "cannot read %s", src);
-    char *buf = NULL;
-    size_t n = 0, cap = 0, got;
-    do {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-    } while (got);
-    fclose(f);
-    pimg_status st = write_durably(dir, name, buf, n, err);
+    void *buf = NULL;
+    size_t n = 0;
+    pimg_status st = pimg_file_read(src, &buf, &n, err);
+    if (!st)
+        st = pimg_file_write_durably(dir, name, buf, n, err);
     free(buf);
     return st;
 }
@@ -546,8 +295,10 @@ static void *job_main(void *vp)
     pathf(log, sizeof log, "%s/tools.log", dir);
     pathf(current, sizeof current, "%s/%s", a->models, model_file);
     job_set(a, id, "state", cJSON_CreateString("running"));
-    if (mkdir_p(train_dir) || mkdir_p(test_dir) || export_feedback(a, train_dir, test_dir, &n_train, &n_test)) {
-        pathf(note, sizeof note, "cannot prepare %s", dir);
+    pimg_error xerr = {0};
+    if (pimg_mkdir_p(train_dir) || pimg_mkdir_p(test_dir) ||
+        pimg_feedback_export(a->fb, train_dir, test_dir, &n_train, &n_test, &xerr)) {
+        pathf(note, sizeof note, "cannot prepare %s: %s", dir, xerr.msg[0] ? xerr.msg : strerror(errno));
         goto done;
     }
     cJSON *items = cJSON_CreateObject();
@@ -599,8 +350,9 @@ static void *job_main(void *vp)
         goto done;
     }
     job_set(a, id, "metric", cJSON_CreateString(metric));
-    if (eu && !(vc > vu)) {
-        pathf(note, sizeof note, "candidate %s %.4f does not beat current %.4f", metric, vc, vu);
+    /* "not worse" is enough: new feedback is folded in at no loss on the held-out items */
+    if (eu && !(vc >= vu)) {
+        pathf(note, sizeof note, "candidate %s %.4f is worse than current %.4f", metric, vc, vu);
         goto done;
     }
     pimg_error err = {0};
@@ -617,7 +369,7 @@ done:
     job_set(a, id, "promoted", cJSON_CreateBool(promoted));
     job_set(a, id, "note", cJSON_CreateString(note));
     job_set(a, id, "finished", cJSON_CreateNumber((double)time(NULL)));
-    job_set(a, id, "state", cJSON_CreateString(promoted || strstr(note, "does not beat") ? "done" : "failed"));
+    job_set(a, id, "state", cJSON_CreateString(promoted || strstr(note, "is worse than") ? "done" : "failed"));
     pthread_mutex_lock(&a->mu);
     a->running = 0;
     pthread_mutex_unlock(&a->mu);

@@ -1,0 +1,23 @@
+/* fileio.h — the few file operations pimg needs to get exactly right: reading a whole file,
+ * writing one so that it survives a crash, and making a folder path. */
+#ifndef PIMG_FILEIO_H
+#define PIMG_FILEIO_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+/* Reads the whole file. IO (with the path and reason) or NOMEM on failure.
+ * Ownership: *buf is malloc'd on success; caller frees with free(). */
+pimg_status pimg_file_read(const char *path, void **buf, size_t *len, pimg_error *err);
+
+/* Writes data to dir/name durably: a temporary file in dir, fsync, rename over name, fsync of
+ * dir. Readers see the old file or the whole new one, never a part; once this returns PIMG_OK
+ * the file survives power loss. */
+pimg_status pimg_file_write_durably(const char *dir, const char *name, const void *data, size_t len,
+                                    pimg_error *err);
+
+/* mkdir -p: creates path and its missing parents (mode 0755). 0 on success, -1 with errno. */
+int pimg_mkdir_p(const char *path);
+
+#endif
