@@ -12,6 +12,7 @@ typedef struct {
     double H[9];    /* row-major, maps input pixel (x, y, 1) to reference pixel */
     int inliers;
     int matches;
+    int features_in, features_ref; /* SIFT features (keypoint orientations) kept per image */
 } pimg_align_result;
 
 /* Estimates the homography from in to ref. The tensors are analysis copies; in_scale and
