@@ -510,6 +510,12 @@ pimg_status pimg_align_warp(pimg_image *img, const double H[9], int ref_w, int r
 
     /* The index image for vips_mapim: for every output pixel, (u, v) = dehomogenised M (x, y, 1).
      * Built lazily from vips_xyz, so it streams in strips like the rest of the pipeline. */
+    /* A homography reads the source out of order (a tilted output row crosses many input
+     * rows), which a sequentially decoded source refuses; decode it into memory first, as
+     * image.c does for quarter turns. Bounded by the loader's pixel limit. */
+    VipsImage *mem = vips_image_copy_memory(in);
+    if (!mem)
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image for the warp");
     VipsImage *t[9] = {NULL};
     VipsImage *outimg = NULL;
     VipsImage *mat = vips_image_new_matrixv(3, 3, M[0], M[1], M[2], M[3], M[4], M[5], M[6], M[7], M[8]);
@@ -522,11 +528,12 @@ pimg_status pimg_align_warp(pimg_image *img, const double H[9], int ref_w, int r
                vips_bandjoin_const1(t[1], &t[2], 1.0, NULL) || vips_recomb(t[2], &t[3], mat, NULL) ||
                vips_extract_band(t[3], &t[4], 0, "n", 2, NULL) || vips_extract_band(t[3], &t[5], 2, NULL) ||
                vips_divide(t[4], t[5], &t[6], NULL) || vips_cast(t[6], &t[7], VIPS_FORMAT_FLOAT, NULL) ||
-               vips_mapim(in, &t[8], t[7], "interpolate", interp, "background", bg, NULL) ||
+               vips_mapim(mem, &t[8], t[7], "interpolate", interp, "background", bg, NULL) ||
                vips_cast(t[8], &outimg, VIPS_FORMAT_UCHAR, NULL);
     for (int i = 0; i < 9; i++)
         if (t[i])
             g_object_unref(t[i]);
+    g_object_unref(mem);
     if (mat)
         g_object_unref(mat);
     if (interp)
