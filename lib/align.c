@@ -27,12 +27,13 @@
 #define DESC_DIM 128
 
 /* Tuning (chosen on ../shared/data/train synthetic pairs, never on public/). */
-#define PEAK_THRESH 0.004   /* DoG contrast (image in 0..1); below OpenCV's ~0.013 for low-texture shots */
+#define PEAK_THRESH 0.002   /* DoG contrast (image in 0..1); below OpenCV's ~0.013 for low-texture shots */
 #define EDGE_THRESH 10.0    /* Lowe's edge ratio */
 #define MAX_KEYPOINTS 600   /* keypoints described per image (descriptors dominate the cost) */
 #define OCTAVE_SHARE 0.6    /* share of the remaining keypoint budget one octave may take */
 #define MAX_BLUR_RADIUS 64
 #define UPSAMPLE_BELOW 700  /* longest side under which the first octave is upsampled */
+#define LOW_FEATURES 400    /* fewer features than this: retry with an upsampled first octave */
 #define RATIO 0.8           /* Lowe's ratio test on descriptor distance */
 #define KD_TREES 4
 #define KD_CHECKS 100
@@ -253,13 +254,11 @@ static int cmp_ranked(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-static pimg_status extract(const pimg_tensor *t, double scale, features *f, pimg_error *err)
+/* SIFT features of grey image g (first octave o_min: -1 = upsampled 2x, 0 = as is), appended
+ * to f with coordinates in full-resolution pixels (scale per pixel of g). */
+static pimg_status extract_grey(const pimg_tensor *g, int omin, double scale, features *f, pimg_error *err)
 {
-    pimg_tensor *g = pimg_tensor_grey(t);
-    if (!g)
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for the grey analysis copy");
     int side = g->w > g->h ? g->w : g->h;
-    int omin = side < UPSAMPLE_BELOW ? -1 : 0;
     VlSiftFilt *sf = vl_sift_new(g->w, g->h, -1, 3, omin);
     float *line = malloc(sizeof(float) * ((size_t)(side << (omin < 0 ? 1 : 0)) + 2 * MAX_BLUR_RADIUS + 8));
     ranked *rk = NULL;
@@ -323,6 +322,25 @@ out:
     free(rk);
     free(line);
     vl_sift_delete(sf);
+    return st;
+}
+
+/* Features of an analysis tensor. Small images start from an upsampled first octave; so do
+ * low-texture ones (a product on a plain background) that yield fewer than LOW_FEATURES
+ * from the image as is: the extra fine-scale keypoints on the few structured parts are what
+ * pins the homography down, and such images are cheap to describe anyway. */
+static pimg_status extract(const pimg_tensor *t, double scale, features *f, pimg_error *err)
+{
+    pimg_tensor *g = pimg_tensor_grey(t);
+    if (!g)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for the grey analysis copy");
+    int side = g->w > g->h ? g->w : g->h;
+    int omin = side < UPSAMPLE_BELOW ? -1 : 0;
+    pimg_status st = extract_grey(g, omin, scale, f, err);
+    if (!st && omin == 0 && f->n < LOW_FEATURES) {
+        f->n = 0;
+        st = extract_grey(g, -1, scale, f, err);
+    }
     pimg_tensor_free(g);
     return st;
 }
