@@ -33,7 +33,7 @@
 #define OCTAVE_SHARE 0.6    /* share of the remaining keypoint budget one octave may take */
 #define MAX_BLUR_RADIUS 64
 #define UPSAMPLE_BELOW 700  /* longest side under which the first octave is upsampled */
-#define LOW_FEATURES 400    /* fewer features than this: retry with an upsampled first octave */
+#define LOW_FEATURES 250    /* fewer features than this: retry with an upsampled first octave */
 #define RATIO 0.8           /* Lowe's ratio test on descriptor distance */
 #define KD_TREES 4
 #define KD_CHECKS 100
@@ -45,6 +45,7 @@ typedef struct {
     int n, cap;
     double *xy;     /* full-resolution coordinates, 2 per feature */
     float *peak;    /* |DoG| at the keypoint, to keep the strongest */
+    float *sig;     /* keypoint scale in full-resolution pixels */
     float *desc;    /* DESC_DIM per feature */
 } features;
 
@@ -52,6 +53,7 @@ static void features_clear(features *f)
 {
     free(f->xy);
     free(f->peak);
+    free(f->sig);
     free(f->desc);
     memset(f, 0, sizeof *f);
 }
@@ -67,6 +69,10 @@ static int features_grow(features *f)
     if (!pk)
         return -1;
     f->peak = pk;
+    float *sg = realloc(f->sig, sizeof(float) * (size_t)cap);
+    if (!sg)
+        return -1;
+    f->sig = sg;
     float *d = realloc(f->desc, sizeof(float) * DESC_DIM * (size_t)cap);
     if (!d)
         return -1;
@@ -314,6 +320,7 @@ static pimg_status extract_grey(const pimg_tensor *g, int omin, double scale, fe
                 f->xy[2 * f->n] = (k->x + 0.5) * scale;
                 f->xy[2 * f->n + 1] = (k->y + 0.5) * scale;
                 f->peak[f->n] = rk[q].peak;
+                f->sig[f->n] = (float)(k->sigma * scale);
                 f->n++;
             }
         }
@@ -361,8 +368,10 @@ static VlKDForest *build_forest(const features *f, VlRand *rng)
 }
 
 /* Ratio-test + mutual-nearest matches from a to b; writes pairs of coordinates into src/dst
- * (caller-allocated, a->n entries each) and returns their count, or -1 on no memory. */
-static int match(const features *a, const features *b, double *src, double *dst)
+ * and a weight into wt (caller-allocated, a->n entries each) and returns their count, or -1
+ * on no memory. A keypoint's position is uncertain in proportion to its scale, so a match
+ * weighs 1 / (sigma_a^2 + sigma_b^2) in the final least-squares fit. */
+static int match(const features *a, const features *b, double *src, double *dst, double *wt)
 {
     VlRand ra, rb;
     VlKDForest *kb = build_forest(b, &rb);
@@ -393,6 +402,7 @@ static int match(const features *a, const features *b, double *src, double *dst)
         src[2 * m + 1] = a->xy[2 * i + 1];
         dst[2 * m] = b->xy[2 * j];
         dst[2 * m + 1] = b->xy[2 * j + 1];
+        wt[m] = 1.0 / ((double)a->sig[i] + b->sig[j] + 1e-9);
         m++;
     }
 out:
@@ -405,7 +415,7 @@ out:
 
 /* Removes duplicate correspondences (the same point pair found through two orientations), which
  * would otherwise count twice in RANSAC's inlier ratio. */
-static int dedupe(double *src, double *dst, int n)
+static int dedupe(double *src, double *dst, double *wt, int n)
 {
     int m = 0;
     for (int i = 0; i < n; i++) {
@@ -417,6 +427,7 @@ static int dedupe(double *src, double *dst, int n)
             continue;
         memmove(src + 2 * m, src + 2 * i, 2 * sizeof(double));
         memmove(dst + 2 * m, dst + 2 * i, 2 * sizeof(double));
+        wt[m] = wt[i];
         m++;
     }
     return m;
@@ -461,23 +472,23 @@ pimg_status pimg_align_estimate(const pimg_tensor *in, double in_scale, const pi
     out->features_ref = fb.n;
     if (fa.n < 4 || fb.n < 4)
         goto out; /* not enough texture: found = 0 */
-    src = malloc(sizeof(double) * 4 * (size_t)fa.n);
+    src = malloc(sizeof(double) * 5 * (size_t)fa.n);
     if (!src) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for matches");
         goto out;
     }
-    double *dst = src + 2 * (size_t)fa.n;
-    int m = match(&fa, &fb, src, dst);
+    double *dst = src + 2 * (size_t)fa.n, *wt = src + 4 * (size_t)fa.n;
+    int m = match(&fa, &fb, src, dst, wt);
     if (m < 0) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for the kd-forest");
         goto out;
     }
-    m = dedupe(src, dst, m);
+    m = dedupe(src, dst, wt, m);
     out->matches = m;
     if (m < MIN_INLIERS)
         goto out;
     pimg_ransac_opts ro = {.thresh = RANSAC_THRESH * ref_scale, .confidence = 0.9999,
-                           .max_iter = 20000, .min_iter = 200, .seed = 12345};
+                           .max_iter = 20000, .min_iter = 200, .seed = 12345, .weights = wt};
     double H[9];
     int ninl = 0;
     pimg_error rerr = {0};

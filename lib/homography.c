@@ -198,8 +198,9 @@ static void denormalise(const double Hn[9], const double Ts[9], const double Td[
 
 /* ---- fits on normalised points ----------------------------------------------------------- */
 
-/* Least-squares DLT on the (already normalised) points selected by idx (or all when NULL). */
-static int dlt_raw(const double *s, const double *d, const int *idx, int n, double H[9])
+/* Least-squares DLT on the (already normalised) points selected by idx (or all when NULL),
+ * each weighted by wt[i] (NULL = 1). */
+static int dlt_raw(const double *s, const double *d, const int *idx, int n, const double *wt, double H[9])
 {
     double m[81] = {0};
     for (int k = 0; k < n; k++) {
@@ -207,9 +208,10 @@ static int dlt_raw(const double *s, const double *d, const int *idx, int n, doub
         double x = s[2 * i], y = s[2 * i + 1], u = d[2 * i], v = d[2 * i + 1];
         double r1[9] = {x, y, 1, 0, 0, 0, -u * x, -u * y, -u};
         double r2[9] = {0, 0, 0, x, y, 1, -v * x, -v * y, -v};
+        double q = wt ? wt[i] : 1.0;
         for (int a = 0; a < 9; a++)
             for (int b = a; b < 9; b++)
-                m[a * 9 + b] += r1[a] * r1[b] + r2[a] * r2[b];
+                m[a * 9 + b] += q * (r1[a] * r1[b] + r2[a] * r2[b]);
     }
     for (int a = 0; a < 9; a++)
         for (int b = 0; b < a; b++)
@@ -253,14 +255,16 @@ double pimg_homography_err2(const double H[9], double x, double y, double u, dou
     return dx * dx + dy * dy;
 }
 
-/* Levenberg-Marquardt on the 8 free entries (H[8] fixed at 1) over the points in idx. */
-static void lm_raw(const double *s, const double *d, const int *idx, int n, double H[9], int max_iter)
+/* Levenberg-Marquardt on the 8 free entries (H[8] fixed at 1) over the points in idx, each
+ * squared error weighted by wt[i] (NULL = 1). */
+static void lm_raw(const double *s, const double *d, const int *idx, int n, const double *wt, double H[9],
+                   int max_iter)
 {
     double lambda = 1e-3;
     double cur = 0;
     for (int k = 0; k < n; k++) {
         int i = idx ? idx[k] : k;
-        cur += pimg_homography_err2(H, s[2 * i], s[2 * i + 1], d[2 * i], d[2 * i + 1]);
+        cur += (wt ? wt[i] : 1.0) * pimg_homography_err2(H, s[2 * i], s[2 * i + 1], d[2 * i], d[2 * i + 1]);
     }
     if (!isfinite(cur) || fabs(H[8]) < 1e-12)
         return;
@@ -271,13 +275,14 @@ static void lm_raw(const double *s, const double *d, const int *idx, int n, doub
             double x = s[2 * i], y = s[2 * i + 1];
             double w = H[6] * x + H[7] * y + H[8];
             double px = (H[0] * x + H[1] * y + H[2]) / w, py = (H[3] * x + H[4] * y + H[5]) / w;
+            double q = wt ? wt[i] : 1.0;
             double rx = px - d[2 * i], ry = py - d[2 * i + 1];
             double jx[8] = {x / w, y / w, 1 / w, 0, 0, 0, -px * x / w, -px * y / w};
             double jy[8] = {0, 0, 0, x / w, y / w, 1 / w, -py * x / w, -py * y / w};
             for (int a = 0; a < 8; a++) {
-                jtr[a] += jx[a] * rx + jy[a] * ry;
+                jtr[a] += q * (jx[a] * rx + jy[a] * ry);
                 for (int b = a; b < 8; b++)
-                    jtj[a * 8 + b] += jx[a] * jx[b] + jy[a] * jy[b];
+                    jtj[a * 8 + b] += q * (jx[a] * jx[b] + jy[a] * jy[b]);
             }
         }
         for (int a = 0; a < 8; a++)
@@ -301,7 +306,7 @@ static void lm_raw(const double *s, const double *d, const int *idx, int n, doub
             double e = 0;
             for (int k = 0; k < n; k++) {
                 int i = idx ? idx[k] : k;
-                e += pimg_homography_err2(Hn, s[2 * i], s[2 * i + 1], d[2 * i], d[2 * i + 1]);
+                e += (wt ? wt[i] : 1.0) * pimg_homography_err2(Hn, s[2 * i], s[2 * i + 1], d[2 * i], d[2 * i + 1]);
             }
             if (e < cur) {
                 double gain = cur - e;
@@ -335,7 +340,7 @@ pimg_status pimg_homography_dlt(const double *src, const double *dst, int n, dou
     double *d = s + 2 * n;
     apply_t(Ts, src, s, n);
     apply_t(Td, dst, d, n);
-    int bad = dlt_raw(s, d, NULL, n, Hn);
+    int bad = dlt_raw(s, d, NULL, n, NULL, Hn);
     free(s);
     if (bad)
         return PIMG_ERR_BAD_INPUT;
@@ -363,7 +368,7 @@ void pimg_homography_refine(const double *src, const double *dst, int n, double 
     mat3_mul(H, tsi, tmp);
     mat3_mul(Td, tmp, Hn);
     normalise_h(Hn);
-    lm_raw(s, d, NULL, n, Hn, max_iter);
+    lm_raw(s, d, NULL, n, NULL, Hn, max_iter);
     free(s);
     denormalise(Hn, Ts, Td, H);
 }
@@ -446,7 +451,7 @@ static void local_opt(const rs_ctx *c, double H[9], double *cost, int *ninl)
         if (m < 8)
             return;
         double Hc[9];
-        if (dlt_raw(c->s, c->d, c->idx, m, Hc))
+        if (dlt_raw(c->s, c->d, c->idx, m, NULL, Hc))
             return;
         int ni;
         double cc = msac(c, Hc, &ni);
@@ -535,13 +540,13 @@ pimg_status pimg_homography_ransac(const double *src, const double *dst, int n,
             break;
         double Hc[9];
         memcpy(Hc, best, sizeof Hc);
-        if (m >= 8 && dlt_raw(s, d, idx, m, Hc) == 0) {
+        if (m >= 8 && dlt_raw(s, d, idx, m, opts->weights, Hc) == 0) {
             int ni;
             double cc = msac(&c, Hc, &ni);
             if (cc > best_cost)
                 memcpy(Hc, best, sizeof Hc);
         }
-        lm_raw(s, d, idx, m, Hc, 20);
+        lm_raw(s, d, idx, m, opts->weights, Hc, 20);
         int ni;
         double cc = msac(&c, Hc, &ni);
         if (cc <= best_cost * 1.05 && ni >= 4) {

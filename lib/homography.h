@@ -31,13 +31,16 @@ typedef struct {
     int max_iter;       /* hard cap on samples */
     int min_iter;       /* samples drawn even when the adaptive count says fewer suffice */
     unsigned long seed; /* the sampler is deterministic for a given seed */
+    const double *weights; /* optional, n entries: relative confidence of each match (e.g.
+                            * 1 / keypoint scale^2) used by the final least-squares refits;
+                            * NULL = all equal. Sampling and scoring ignore it. */
 } pimg_ransac_opts;
 
 /* Robust homography: draws minimal 4-point samples (skipping collinear and orientation-
  * flipping ones), scores them by MSAC (truncated squared error), runs a local optimisation
  * (iterated least-squares refits on the inliers) whenever a new best model appears, stops
  * after the adaptive number of samples for opts->confidence given the best inlier ratio so
- * far, and finishes with a least-squares + Levenberg-Marquardt refit on all inliers.
+ * far, and finishes with a (weighted) least-squares + Levenberg-Marquardt refit on all inliers.
  * inlier_mask (n bytes, caller-owned, may be NULL) receives 1 for inliers.
  * Returns BAD_INPUT when n < 4 or no model with at least 4 inliers was found; NOMEM when the
  * scratch arrays (freed before return) cannot be allocated. */
