@@ -23,6 +23,7 @@
 
 #include "homography.h"
 #include "image_vips.h"
+#include "photometric.h"
 
 #define DESC_DIM 128
 
@@ -40,6 +41,8 @@
 #define RANSAC_THRESH 2.0   /* inlier distance in reference analysis pixels */
 #define MIN_INLIERS 12
 #define MIN_INLIER_RATIO 0.10
+#define DIRECT_MAX_SPREAD 2.0 /* photometric polish when inliers' bounding box < this share of the image */
+#define DIRECT_MAX_MOVE 12.0  /* largest corner change (reference analysis pixels) it may make */
 
 typedef struct {
     int n, cap;
@@ -433,6 +436,83 @@ static int dedupe(double *src, double *dst, double *wt, int n)
     return m;
 }
 
+/* Median forward error (reference pixels) of the inlier matches under H. */
+static double inlier_median(const double *src, const double *dst, const unsigned char *mask, int m,
+                            const double H[9])
+{
+    double *e = malloc(sizeof(double) * (size_t)m);
+    if (!e)
+        return HUGE_VAL;
+    int k = 0;
+    for (int i = 0; i < m; i++)
+        if (mask[i])
+            e[k++] = sqrt(pimg_homography_err2(H, src[2 * i], src[2 * i + 1], dst[2 * i], dst[2 * i + 1]));
+    /* partial selection is overkill for a few hundred values */
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && e[j - 1] > e[j]; j--) {
+            double t = e[j];
+            e[j] = e[j - 1];
+            e[j - 1] = t;
+        }
+    double r = k ? e[k / 2] : HUGE_VAL;
+    free(e);
+    return r;
+}
+
+/* Photometric polish of H (full-resolution coordinates) on the analysis images. Runs only when
+ * the keypoint inliers cover little of the input (DIRECT_MAX_SPREAD of its area), where the
+ * keypoint fit extrapolates most; keeps the result only if it stays close to the keypoint model
+ * and does not break its inliers. */
+static pimg_status direct_refine(const pimg_tensor *ta, double sa_scale, const pimg_tensor *tb, double sb_scale,
+                                 const double *src, const double *dst, const unsigned char *mask, int m,
+                                 double H[9], pimg_error *err)
+{
+    double x0 = HUGE_VAL, y0 = HUGE_VAL, x1 = -HUGE_VAL, y1 = -HUGE_VAL;
+    for (int i = 0; i < m; i++)
+        if (mask[i]) {
+            x0 = fmin(x0, src[2 * i]);
+            x1 = fmax(x1, src[2 * i]);
+            y0 = fmin(y0, src[2 * i + 1]);
+            y1 = fmax(y1, src[2 * i + 1]);
+        }
+    double area = (x1 - x0) * (y1 - y0) / (ta->w * sa_scale * ta->h * sa_scale);
+    if (!(area < DIRECT_MAX_SPREAD))
+        return PIMG_OK;
+    pimg_tensor *ga = pimg_tensor_grey(ta), *gb = pimg_tensor_grey(tb);
+    pimg_status st = PIMG_OK;
+    if (!ga || !gb) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for the photometric refinement");
+        goto out;
+    }
+    /* To analysis pixels: Ha = diag(1/sb) H diag(sa). */
+    double Ha[9] = {H[0] * sa_scale / sb_scale, H[1] * sa_scale / sb_scale, H[2] / sb_scale,
+                    H[3] * sa_scale / sb_scale, H[4] * sa_scale / sb_scale, H[5] / sb_scale,
+                    H[6] * sa_scale,            H[7] * sa_scale,            H[8]};
+    if ((st = pimg_photometric_refine(ga, gb, Ha, NULL))) {
+        st = pimg_error_set(err, st, "no memory for the photometric refinement");
+        goto out;
+    }
+    double Hn[9] = {Ha[0] * sb_scale / sa_scale, Ha[1] * sb_scale / sa_scale, Ha[2] * sb_scale,
+                    Ha[3] * sb_scale / sa_scale, Ha[4] * sb_scale / sa_scale, Ha[5] * sb_scale,
+                    Ha[6] / sa_scale,            Ha[7] / sa_scale,            Ha[8]};
+    double w = ta->w * sa_scale, h = ta->h * sa_scale, move = 0;
+    const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
+    for (int i = 0; i < 4; i++) {
+        double zo = H[6] * cx[i] + H[7] * cy[i] + H[8], zn = Hn[6] * cx[i] + Hn[7] * cy[i] + Hn[8];
+        double dx = (H[0] * cx[i] + H[1] * cy[i] + H[2]) / zo - (Hn[0] * cx[i] + Hn[1] * cy[i] + Hn[2]) / zn;
+        double dy = (H[3] * cx[i] + H[4] * cy[i] + H[5]) / zo - (Hn[3] * cx[i] + Hn[4] * cy[i] + Hn[5]) / zn;
+        move = fmax(move, hypot(dx, dy));
+    }
+    double before = inlier_median(src, dst, mask, m, H), after = inlier_median(src, dst, mask, m, Hn);
+    if (move <= DIRECT_MAX_MOVE * sb_scale && after <= fmax(2 * before, before + 0.5 * sb_scale) &&
+        pimg_homography_plausible(Hn, w, h, 16.0))
+        memcpy(H, Hn, sizeof Hn);
+out:
+    pimg_tensor_free(ga);
+    pimg_tensor_free(gb);
+    return st;
+}
+
 /* t itself when its longest side is at most PIMG_ALIGN_MAX_SIDE, else an area-averaged copy
  * of that size (caller frees it), with *scale updated to full-resolution pixels per pixel of
  * the result. NULL on no memory. */
@@ -457,6 +537,7 @@ pimg_status pimg_align_estimate(const pimg_tensor *in, double in_scale, const pi
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "align: missing tensor or bad scale");
     features fa = {0}, fb = {0};
     double *src = NULL;
+    unsigned char *mask = NULL;
     pimg_tensor *sa = NULL, *sb = NULL;
     pimg_status st = PIMG_OK;
     if (!(sa = fit_side(in, &in_scale)) || !(sb = fit_side(ref, &ref_scale))) {
@@ -492,7 +573,12 @@ pimg_status pimg_align_estimate(const pimg_tensor *in, double in_scale, const pi
     double H[9];
     int ninl = 0;
     pimg_error rerr = {0};
-    pimg_status rs = pimg_homography_ransac(src, dst, m, &ro, H, NULL, &ninl, &rerr);
+    mask = malloc((size_t)m);
+    if (!mask) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "no memory for matches");
+        goto out;
+    }
+    pimg_status rs = pimg_homography_ransac(src, dst, m, &ro, H, mask, &ninl, &rerr);
     if (rs == PIMG_ERR_NOMEM) {
         st = pimg_error_set(err, rs, "%s", rerr.msg);
         goto out;
@@ -500,11 +586,14 @@ pimg_status pimg_align_estimate(const pimg_tensor *in, double in_scale, const pi
     if (rs)
         goto out; /* no consistent model: found = 0 */
     out->inliers = ninl;
-    memcpy(out->H, H, sizeof H);
     double w = in->w * in_scale, h = in->h * in_scale;
     out->found = ninl >= MIN_INLIERS && ninl >= MIN_INLIER_RATIO * m &&
                  pimg_homography_plausible(H, w, h, 16.0);
+    if (out->found && (st = direct_refine(sa, in_scale, sb, ref_scale, src, dst, mask, m, H, err)))
+        goto out;
+    memcpy(out->H, H, sizeof H);
 out:
+    free(mask);
     if (sa != in)
         pimg_tensor_free(sa);
     if (sb != ref)
