@@ -32,7 +32,9 @@ static void gimg_free(gimg *g)
     memset(g, 0, sizeof *g);
 }
 
-/* Separable Gaussian blur of t (1 channel) into g->v and its gradient. -1 on no memory. */
+/* Separable Gaussian blur of t (1 channel) into g->v and its gradient. Both passes run over
+ * whole rows (padded copies for the horizontal one) so the inner loops are branch-free.
+ * -1 on no memory. */
 static int gimg_make(const pimg_tensor *t, double sigma, gimg *g)
 {
     int w = t->w, h = t->h, r = (int)ceil(3 * sigma);
@@ -42,10 +44,10 @@ static int gimg_make(const pimg_tensor *t, double sigma, gimg *g)
     g->v = malloc(sizeof(float) * n);
     g->gx = malloc(sizeof(float) * n);
     g->gy = malloc(sizeof(float) * n);
-    float *tmp = malloc(sizeof(float) * n);
+    float *line = malloc(sizeof(float) * ((size_t)w + 2 * (size_t)r));
     float k[64];
-    if (!g->v || !g->gx || !g->gy || !tmp || r > 63) {
-        free(tmp);
+    if (!g->v || !g->gx || !g->gy || !line || r > 63) {
+        free(line);
         gimg_free(g);
         return -1;
     }
@@ -54,25 +56,38 @@ static int gimg_make(const pimg_tensor *t, double sigma, gimg *g)
         s += exp(-0.5 * i * i / (sigma * sigma));
     for (int i = 0; i <= r; i++)
         k[i] = (float)(exp(-0.5 * i * i / (sigma * sigma)) / s);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float a = k[0] * t->data[(size_t)y * w + x];
-            for (int i = 1; i <= r; i++) {
-                int xa = x - i < 0 ? 0 : x - i, xb = x + i >= w ? w - 1 : x + i;
-                a += k[i] * (t->data[(size_t)y * w + xa] + t->data[(size_t)y * w + xb]);
-            }
-            tmp[(size_t)y * w + x] = a;
+    float *tmp = g->gx; /* scratch until the gradient is computed */
+    for (int y = 0; y < h; y++) {
+        float *o = tmp + (size_t)y * w;
+        const float *c = t->data + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            o[x] = k[0] * c[x];
+        for (int i = 1; i <= r; i++) {
+            const float *a = t->data + (size_t)(y - i < 0 ? 0 : y - i) * w;
+            const float *b = t->data + (size_t)(y + i >= h ? h - 1 : y + i) * w;
+            float ki = k[i];
+            for (int x = 0; x < w; x++)
+                o[x] += ki * (a[x] + b[x]);
         }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float a = k[0] * tmp[(size_t)y * w + x];
-            for (int i = 1; i <= r; i++) {
-                int ya = y - i < 0 ? 0 : y - i, yb = y + i >= h ? h - 1 : y + i;
-                a += k[i] * (tmp[(size_t)ya * w + x] + tmp[(size_t)yb * w + x]);
-            }
-            g->v[(size_t)y * w + x] = a;
+    }
+    for (int y = 0; y < h; y++) {
+        const float *row = tmp + (size_t)y * w;
+        for (int i = 0; i < r; i++) {
+            line[i] = row[0];
+            line[r + w + i] = row[w - 1];
         }
-    free(tmp);
+        memcpy(line + r, row, sizeof(float) * (size_t)w);
+        float *o = g->v + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            o[x] = k[0] * line[r + x];
+        for (int i = 1; i <= r; i++) {
+            const float *a = line + r - i, *b = line + r + i;
+            float ki = k[i];
+            for (int x = 0; x < w; x++)
+                o[x] += ki * (a[x] + b[x]);
+        }
+    }
+    free(line);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int xa = x > 0 ? x - 1 : x, xb = x < w - 1 ? x + 1 : x;
@@ -208,7 +223,7 @@ static int stage(const pimg_tensor *in, const pimg_tensor *ref, double sigma, do
     for (int y = border; y < gr.h - border; y++)
         for (int x = border; x < gr.w - border; x++) {
             size_t i = (size_t)y * gr.w + x;
-            cand += hypot(gr.gx[i], gr.gy[i]) >= MIN_GRAD;
+            cand += gr.gx[i] * gr.gx[i] + gr.gy[i] * gr.gy[i] >= MIN_GRAD * MIN_GRAD;
         }
     if (cand < MIN_SAMPLES) {
         rc = 0;
@@ -221,7 +236,7 @@ static int stage(const pimg_tensor *in, const pimg_tensor *ref, double sigma, do
     for (int y = border; y < gr.h - border; y++)
         for (int x = border; x < gr.w - border; x++) {
             size_t i = (size_t)y * gr.w + x;
-            if (hypot(gr.gx[i], gr.gy[i]) < MIN_GRAD || seen++ % step)
+            if (gr.gx[i] * gr.gx[i] + gr.gy[i] * gr.gy[i] < MIN_GRAD * MIN_GRAD || seen++ % step)
                 continue;
             sm[ns].xn = (float)((x + 0.5) / sr);
             sm[ns].yn = (float)((y + 0.5) / sr);
@@ -305,7 +320,14 @@ pimg_status pimg_photometric_refine(const pimg_tensor *in, const pimg_tensor *re
         p[k] = Gn[k] / Gn[8];
     p[8] = 1;
     p[9] = 0;
-    if (stage(in, ref, 2.5, p, st) || stage(in, ref, 1.0, p, st))
+    /* Coarse stage on half-size copies (same parameters: coordinates are normalised by the
+     * image size), fine stage at full analysis size. */
+    pimg_tensor *hi = pimg_tensor_resize(in, (in->w + 1) / 2, (in->h + 1) / 2);
+    pimg_tensor *hr = pimg_tensor_resize(ref, (ref->w + 1) / 2, (ref->h + 1) / 2);
+    int bad = !hi || !hr || stage(hi, hr, 1.25, p, st) || stage(in, ref, 1.0, p, st);
+    pimg_tensor_free(hi);
+    pimg_tensor_free(hr);
+    if (bad)
         return PIMG_ERR_NOMEM;
     if (st->iterations == 0)
         return PIMG_OK;
