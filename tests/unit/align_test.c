@@ -12,6 +12,7 @@
 #include "homography.h"
 #include "image.h"
 #include "image_vips.h"
+#include "photometric.h"
 #include "pimg.h"
 
 static void project(const double H[9], double x, double y, double *u, double *v)
@@ -124,6 +125,33 @@ START_TEST(estimate_recovers_synthetic_homography)
 }
 END_TEST
 
+START_TEST(photometric_refine_pulls_h_to_subpixel)
+{
+    pimg_tensor *ref = texture(400, 300, 5);
+    pimg_tensor *in = warp_tensor(ref, H_IN_TO_REF, 400, 300);
+    double H[9];
+    memcpy(H, H_IN_TO_REF, sizeof H);
+    H[2] += 2.0; /* a keypoint fit 2-3 px off at the corners */
+    H[4] *= 1.004;
+    ck_assert_double_gt(corner_err(H, H_IN_TO_REF, 400, 300), 1.5);
+    pimg_photometric_stats st;
+    ck_assert_int_eq(pimg_photometric_refine(in, ref, H, &st), PIMG_OK);
+    ck_assert_int_gt(st.samples, 1000);
+    ck_assert_int_gt(st.iterations, 0);
+    ck_assert_double_lt(corner_err(H, H_IN_TO_REF, 400, 300), 0.2);
+    /* Nothing to lock on: H stays as given. */
+    pimg_tensor *flat = pimg_tensor_new(400, 300, 1);
+    double H2[9];
+    memcpy(H2, H, sizeof H2);
+    ck_assert_int_eq(pimg_photometric_refine(flat, flat, H2, &st), PIMG_OK);
+    for (int i = 0; i < 9; i++)
+        ck_assert_double_eq(H2[i], H[i]);
+    pimg_tensor_free(flat);
+    pimg_tensor_free(in);
+    pimg_tensor_free(ref);
+}
+END_TEST
+
 START_TEST(estimate_reports_not_found_without_texture)
 {
     pimg_tensor *a = pimg_tensor_new(200, 150, 3), *b = pimg_tensor_new(200, 150, 3);
@@ -186,6 +214,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, estimate_recovers_synthetic_homography);
+    tcase_add_test(tc, photometric_refine_pulls_h_to_subpixel);
     tcase_add_test(tc, estimate_reports_not_found_without_texture);
     tcase_add_test(tc, warp_moves_pixels_by_h);
     suite_add_tcase(s, tc);
