@@ -6,12 +6,14 @@
  * so a tensor coordinate x maps to (x + 0.5) * scale), which keeps H exact across the two
  * images' different shrink factors. Matching: approximate nearest neighbours in a VLFeat
  * kd-forest, Lowe's ratio test, and a mutual-nearest check. Model: LO-RANSAC homography from
- * homography.c, then sanity checks (enough inliers, no mirror/fold, sane area change); a
- * model that fails them is reported as "not found" and nothing is warped.
+ * homography.c (matches weighted by keypoint scale in the final fit), then sanity checks
+ * (enough inliers, no mirror/fold, sane area change); a model that fails them is reported as
+ * "not found" and nothing is warped. Finally a photometric Gauss-Newton polish
+ * (photometric.c) on the analysis images, kept only when it agrees with the keypoint inliers:
+ * it fixes the corner extrapolation error of objects that fill little of the frame.
  *
  * The warp maps every reference-frame output pixel back through H^-1 into the input with
- * libvips (vips_affine when H is affine, vips_mapim otherwise), so it runs at full resolution
- * and streams like the rest of the pipeline. */
+ * libvips vips_mapim (bicubic) at full resolution. */
 #include "align.h"
 
 #include <math.h>
@@ -41,13 +43,11 @@
 #define RANSAC_THRESH 2.0   /* inlier distance in reference analysis pixels */
 #define MIN_INLIERS 12
 #define MIN_INLIER_RATIO 0.10
-#define DIRECT_MAX_SPREAD 2.0 /* photometric polish when inliers' bounding box < this share of the image */
 #define DIRECT_MAX_MOVE 12.0  /* largest corner change (reference analysis pixels) it may make */
 
 typedef struct {
     int n, cap;
     double *xy;     /* full-resolution coordinates, 2 per feature */
-    float *peak;    /* |DoG| at the keypoint, to keep the strongest */
     float *sig;     /* keypoint scale in full-resolution pixels */
     float *desc;    /* DESC_DIM per feature */
 } features;
@@ -55,7 +55,6 @@ typedef struct {
 static void features_clear(features *f)
 {
     free(f->xy);
-    free(f->peak);
     free(f->sig);
     free(f->desc);
     memset(f, 0, sizeof *f);
@@ -68,10 +67,6 @@ static int features_grow(features *f)
     if (!xy)
         return -1;
     f->xy = xy;
-    float *pk = realloc(f->peak, sizeof(float) * (size_t)cap);
-    if (!pk)
-        return -1;
-    f->peak = pk;
     float *sg = realloc(f->sig, sizeof(float) * (size_t)cap);
     if (!sg)
         return -1;
@@ -322,7 +317,6 @@ static pimg_status extract_grey(const pimg_tensor *g, int omin, double scale, fe
                 root_sift(d);
                 f->xy[2 * f->n] = (k->x + 0.5) * scale;
                 f->xy[2 * f->n + 1] = (k->y + 0.5) * scale;
-                f->peak[f->n] = rk[q].peak;
                 f->sig[f->n] = (float)(k->sigma * scale);
                 f->n++;
             }
@@ -459,25 +453,13 @@ static double inlier_median(const double *src, const double *dst, const unsigned
     return r;
 }
 
-/* Photometric polish of H (full-resolution coordinates) on the analysis images. Runs only when
- * the keypoint inliers cover little of the input (DIRECT_MAX_SPREAD of its area), where the
- * keypoint fit extrapolates most; keeps the result only if it stays close to the keypoint model
- * and does not break its inliers. */
+/* Photometric polish of H (full-resolution coordinates) on the analysis images. The result is
+ * kept only if it stays close to the keypoint model (DIRECT_MAX_MOVE at the corners), keeps
+ * the keypoint inliers' median error small and passes the sanity checks. */
 static pimg_status direct_refine(const pimg_tensor *ta, double sa_scale, const pimg_tensor *tb, double sb_scale,
                                  const double *src, const double *dst, const unsigned char *mask, int m,
                                  double H[9], pimg_error *err)
 {
-    double x0 = HUGE_VAL, y0 = HUGE_VAL, x1 = -HUGE_VAL, y1 = -HUGE_VAL;
-    for (int i = 0; i < m; i++)
-        if (mask[i]) {
-            x0 = fmin(x0, src[2 * i]);
-            x1 = fmax(x1, src[2 * i]);
-            y0 = fmin(y0, src[2 * i + 1]);
-            y1 = fmax(y1, src[2 * i + 1]);
-        }
-    double area = (x1 - x0) * (y1 - y0) / (ta->w * sa_scale * ta->h * sa_scale);
-    if (!(area < DIRECT_MAX_SPREAD))
-        return PIMG_OK;
     pimg_tensor *ga = pimg_tensor_grey(ta), *gb = pimg_tensor_grey(tb);
     pimg_status st = PIMG_OK;
     if (!ga || !gb) {
