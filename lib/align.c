@@ -38,8 +38,8 @@
 #define UPSAMPLE_BELOW 700  /* longest side under which the first octave is upsampled */
 #define LOW_FEATURES 250    /* fewer features than this: retry with an upsampled first octave */
 #define RATIO 0.8           /* Lowe's ratio test on descriptor distance */
-#define KD_TREES 4
-#define KD_CHECKS 100
+#define KD_TREES 2
+#define KD_CHECKS 64
 #define RANSAC_THRESH 2.0   /* inlier distance in reference analysis pixels */
 #define MIN_INLIERS 12
 #define MIN_INLIER_RATIO 0.10

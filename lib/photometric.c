@@ -12,7 +12,7 @@
 
 #include "homography.h"
 
-#define MAX_SAMPLES 20000
+#define MAX_SAMPLES 12000
 #define MAX_ITERS 15
 #define HUBER_K 0.03      /* intensity units (0..1): beyond this a residual counts linearly */
 #define MIN_GRAD 0.008    /* per-pixel gradient below which a reference pixel says nothing */
