@@ -25,11 +25,9 @@ void pimg_enhance_model_defaults(pimg_enhance_model *m)
     m->range_k = 1.0;
     m->wb_dead = 0.05;
     m->wb_max = 0.4;
-    m->black_min = 0.12;
-    m->white_max = 0.85;
-    m->black_to = 0.0;
-    m->white_to = 1.0;
-    m->gamma_dead = 0.1;
+    m->black_min = 0.25;
+    m->white_max = 0.75;
+    m->tone_dead = 0.03;
     m->clahe_c0 = 0.3;
     m->clahe_k = 0.0;
     m->clahe_max = 0.0;
@@ -114,8 +112,9 @@ void pimg_enhance_model_clear(pimg_enhance_model *m)
 {
     svr_clear(&m->wb[0]);
     svr_clear(&m->wb[1]);
-    svr_clear(&m->gam);
-    m->has_wb = m->has_gamma = 0;
+    for (int k = 0; k < 3; k++)
+        svr_clear(&m->tone[k]);
+    m->has_wb = m->has_tone = 0;
 }
 
 cJSON *pimg_enhance_model_to_json(const pimg_enhance_model *m)
@@ -136,15 +135,15 @@ cJSON *pimg_enhance_model_to_json(const pimg_enhance_model *m)
         cJSON_AddItemToObject(w, "svr_r", svr_to_json(&m->wb[0]));
         cJSON_AddItemToObject(w, "svr_b", svr_to_json(&m->wb[1]));
     }
-    cJSON *l = cJSON_AddObjectToObject(o, "levels");
+    cJSON *l = cJSON_AddObjectToObject(o, "tone");
+    cJSON_AddNumberToObject(l, "dead", m->tone_dead);
     cJSON_AddNumberToObject(l, "black_min", m->black_min);
     cJSON_AddNumberToObject(l, "white_max", m->white_max);
-    cJSON_AddNumberToObject(l, "black_to", m->black_to);
-    cJSON_AddNumberToObject(l, "white_to", m->white_to);
-    cJSON *g = cJSON_AddObjectToObject(o, "gamma");
-    cJSON_AddNumberToObject(g, "dead", m->gamma_dead);
-    if (m->has_gamma)
-        cJSON_AddItemToObject(g, "svr", svr_to_json(&m->gam));
+    if (m->has_tone) {
+        cJSON_AddItemToObject(l, "svr_black_to", svr_to_json(&m->tone[0]));
+        cJSON_AddItemToObject(l, "svr_white_to", svr_to_json(&m->tone[1]));
+        cJSON_AddItemToObject(l, "svr_log_gamma", svr_to_json(&m->tone[2]));
+    }
     cJSON *c = cJSON_AddObjectToObject(o, "clahe");
     cJSON_AddNumberToObject(c, "c0", m->clahe_c0);
     cJSON_AddNumberToObject(c, "k", m->clahe_k);
@@ -166,7 +165,7 @@ int pimg_enhance_model_from_json(const cJSON *j, pimg_enhance_model *m)
     if (!cJSON_IsObject(j))
         return -1;
     const cJSON *d = cJSON_GetObjectItem(j, "denoise"), *w = cJSON_GetObjectItem(j, "white_balance");
-    const cJSON *l = cJSON_GetObjectItem(j, "levels"), *g = cJSON_GetObjectItem(j, "gamma");
+    const cJSON *l = cJSON_GetObjectItem(j, "tone");
     const cJSON *c = cJSON_GetObjectItem(j, "clahe");
     double thr = m->impulse_thr;
     get_num(d, "impulse_min", &m->impulse_min);
@@ -176,11 +175,9 @@ int pimg_enhance_model_from_json(const cJSON *j, pimg_enhance_model *m)
     get_num(d, "range_k", &m->range_k);
     get_num(w, "dead", &m->wb_dead);
     get_num(w, "max", &m->wb_max);
+    get_num(l, "dead", &m->tone_dead);
     get_num(l, "black_min", &m->black_min);
     get_num(l, "white_max", &m->white_max);
-    get_num(l, "black_to", &m->black_to);
-    get_num(l, "white_to", &m->white_to);
-    get_num(g, "dead", &m->gamma_dead);
     get_num(c, "c0", &m->clahe_c0);
     get_num(c, "k", &m->clahe_k);
     get_num(c, "max", &m->clahe_max);
@@ -191,12 +188,17 @@ int pimg_enhance_model_from_json(const cJSON *j, pimg_enhance_model *m)
             goto bad;
         m->has_wb = 1;
     }
-    const cJSON *sg = cJSON_GetObjectItem(g, "svr");
-    if (sg) {
-        if (svr_from_json(sg, &m->gam))
+    static const char *tone_keys[3] = {"svr_black_to", "svr_white_to", "svr_log_gamma"};
+    int nt = 0;
+    for (int k = 0; k < 3; k++) {
+        const cJSON *st = cJSON_GetObjectItem(l, tone_keys[k]);
+        if (st && svr_from_json(st, &m->tone[k]))
             goto bad;
-        m->has_gamma = 1;
+        nt += st != NULL;
     }
+    if (nt != 0 && nt != 3)
+        goto bad;
+    m->has_tone = nt == 3;
     return 0;
 bad:
     pimg_enhance_model_clear(m);
@@ -265,9 +267,10 @@ void pimg_enhance_build_lut(const double gain[3], double black, double white, do
             } else {
                 x = fmin(1.0, v / 255.0 * g);
             }
+            /* Linear below the black point, so that black == black_to, white == white_to,
+             * gamma == 1 is exactly the identity (the 0.5 % tails are not clipped). */
             double y = (x - black) / span;
-            y = y < 0 ? 0 : y > 1 ? 1 : y;
-            if (gamma != 1.0)
+            if (gamma != 1.0 && y > 0)
                 y = pow(y, gamma);
             y = black_to + y * (white_to - black_to);
             int o = (int)lround(255 * y);
@@ -312,44 +315,52 @@ void pimg_enhance_plan_wb(const pimg_enhance_model *m, pimg_enhance_plan *plan, 
     }
 }
 
-void pimg_enhance_plan_levels(const pimg_enhance_model *m, pimg_enhance_plan *plan, const pimg_rgb8 *img)
+static void tone_identity(pimg_enhance_plan *plan)
 {
-    pimg_quality q;
-    pimg_quality_measure_rgb8(img, &q);
-    double lo = fmin(q.lo[0], fmin(q.lo[1], q.lo[2])), hi = fmax(q.hi[0], fmax(q.hi[1], q.hi[2]));
-    plan->black = 0;
-    plan->white = 1;
-    plan->black_to = 0;
-    plan->white_to = 1;
-    if (lo > m->black_min && hi - lo > 0.1) {
-        plan->black = lo;
-        plan->black_to = m->black_to;
-    }
-    if (hi < m->white_max && hi - plan->black > 0.1) {
-        plan->white = hi;
-        plan->white_to = m->white_to;
-    }
+    plan->black = plan->black_to = 0;
+    plan->white = plan->white_to = 1;
+    plan->gamma = 1;
 }
 
-/* The working copy after levels: what the gamma features and CLAHE see. */
-static void apply_levels(const pimg_enhance_plan *plan, double gamma, pimg_rgb8 *img)
+/* Largest change (0..1) the tone curve makes to any level. */
+static double tone_deviation(const pimg_enhance_plan *plan, uint8_t lut[3][256])
 {
     static const double one[3] = {1, 1, 1};
-    uint8_t lut[3][256];
-    pimg_enhance_build_lut(one, plan->black, plan->white, plan->black_to, plan->white_to, gamma, lut);
-    pimg_lut_rgb8(img, lut);
+    pimg_enhance_build_lut(one, plan->black, plan->white, plan->black_to, plan->white_to, plan->gamma, lut);
+    int dev = 0;
+    for (int v = 0; v < 256; v++)
+        dev = abs(lut[1][v] - v) > dev ? abs(lut[1][v] - v) : dev;
+    return dev / 255.0;
 }
 
-void pimg_enhance_plan_gamma(const pimg_enhance_model *m, pimg_enhance_plan *plan, const pimg_rgb8 *img)
+void pimg_enhance_plan_tone(const pimg_enhance_model *m, pimg_enhance_plan *plan, pimg_rgb8 *img)
 {
-    plan->gamma = 1.0;
-    if (!m->has_gamma)
+    double f[PIMG_ENH_NF] = {0}, lo, hi;
+    tone_identity(plan);
+    pimg_enhance_tone_features(img, f, &lo, &hi);
+    if (hi - lo < 0.05)
+        return; /* a flat field: nothing to stretch */
+    plan->black = lo;
+    plan->white = hi;
+    if (m->has_tone) {
+        plan->black_to = pimg_svr_predict(&m->tone[0], f);
+        plan->white_to = pimg_svr_predict(&m->tone[1], f);
+        double lg = pimg_svr_predict(&m->tone[2], f);
+        plan->gamma = exp(lg < -1.2 ? -1.2 : lg > 1.2 ? 1.2 : lg);
+        if (plan->white_to - plan->black_to < 0.2) {
+            tone_identity(plan);
+            return;
+        }
+    } else {
+        plan->black_to = lo > m->black_min ? 0 : lo;
+        plan->white_to = hi < m->white_max ? 1 : hi;
+    }
+    uint8_t lut[3][256];
+    if (tone_deviation(plan, lut) < (m->has_tone ? m->tone_dead : 0.01)) {
+        tone_identity(plan);
         return;
-    double f[PIMG_ENH_NF] = {0};
-    pimg_enhance_gamma_features(img, plan->black, plan->white, f);
-    double l = pimg_svr_predict(&m->gam, f);
-    if (fabs(l) >= m->gamma_dead)
-        plan->gamma = exp(l < -1.2 ? -1.2 : l > 1.2 ? 1.2 : l);
+    }
+    pimg_lut_rgb8(img, lut);
 }
 
 void pimg_enhance_plan_finish(const pimg_enhance_model *m, pimg_enhance_plan *plan, pimg_rgb8 *img)
@@ -375,8 +386,8 @@ void pimg_enhance_plan_finish(const pimg_enhance_model *m, pimg_enhance_plan *pl
     plan->active = plan->denoise || plan->tone || plan->clahe;
 }
 
-pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
-                                   const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err)
+pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_rgb8 *src,
+                                        pimg_enhance_plan *plan, pimg_error *err)
 {
     pimg_enhance_model def;
     if (!m) {
@@ -384,26 +395,33 @@ pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tenso
         m = &def;
     }
     memset(plan, 0, sizeof *plan);
-    pimg_rgb8 img;
-    if (pimg_rgb8_from_tensor(t, &img))
+    pimg_rgb8 img = {src->w, src->h, malloc((size_t)src->w * src->h * 3)};
+    if (!img.p)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    if (pimg_enhance_plan_denoise(m, q, plan, &img)) {
+    memcpy(img.p, src->p, (size_t)src->w * src->h * 3);
+    pimg_quality q;
+    pimg_quality_measure_rgb8(&img, &q);
+    if (pimg_enhance_plan_denoise(m, &q, plan, &img)) {
         free(img.p);
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
     pimg_enhance_plan_wb(m, plan, &img);
-    pimg_enhance_plan_levels(m, plan, &img);
-    apply_levels(plan, 1.0, &img);
-    pimg_enhance_plan_gamma(m, plan, &img);
-    if (plan->gamma != 1.0) {
-        static const double one[3] = {1, 1, 1};
-        uint8_t lut[3][256];
-        pimg_enhance_build_lut(one, 0, 1, 0, 1, plan->gamma, lut);
-        pimg_lut_rgb8(&img, lut);
-    }
+    pimg_enhance_plan_tone(m, plan, &img);
     pimg_enhance_plan_finish(m, plan, &img);
     free(img.p);
     return PIMG_OK;
+}
+
+pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
+                                   const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err)
+{
+    (void)q; /* re-measured on the same 8-bit copy the plan is built from */
+    pimg_rgb8 img;
+    if (pimg_rgb8_from_tensor(t, &img))
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    pimg_status st = pimg_enhance_plan_make_rgb8(m, &img, plan, err);
+    free(img.p);
+    return st;
 }
 
 static double r4(double v) { return round(v * 1e4) / 1e4; }
@@ -422,7 +440,7 @@ void pimg_enhance_plan_to_json(const pimg_enhance_plan *plan, cJSON *obj)
         double g[3] = {r4(plan->gain[0]), r4(plan->gain[1]), r4(plan->gain[2])};
         cJSON_AddItemToObject(obj, "white_balance_gains", cJSON_CreateDoubleArray(g, 3));
     }
-    if (plan->black != 0 || plan->white != 1) {
+    if (plan->black != 0 || plan->white != 1 || plan->black_to != 0 || plan->white_to != 1) {
         cJSON *l = cJSON_AddObjectToObject(obj, "levels");
         cJSON_AddNumberToObject(l, "black", r4(plan->black));
         cJSON_AddNumberToObject(l, "white", r4(plan->white));
@@ -447,7 +465,8 @@ int pimg_enhance_plan_steps(const pimg_enhance_plan *plan, const char **names, i
         names[n++] = "denoise";
     if ((plan->gain[0] != 1.0 || plan->gain[2] != 1.0) && n < max)
         names[n++] = "white_balance";
-    if ((plan->black != 0 || plan->white != 1 || plan->gamma != 1.0) && n < max)
+    if ((plan->black != 0 || plan->white != 1 || plan->black_to != 0 || plan->white_to != 1 || plan->gamma != 1.0) &&
+        n < max)
         names[n++] = "tone";
     if (plan->clahe && n < max)
         names[n++] = "contrast";

@@ -3,7 +3,7 @@
  *
  * The model is a handful of decision thresholds plus two kinds of learned regressions (RBF
  * epsilon-SVR trained with libsvm, exported into the JSON so prediction needs no extra file):
- * white-balance gains of R and B relative to G, and the exposure gamma. */
+ * white-balance gains of R and B relative to G, and the tone curve (levels and gamma). */
 #ifndef PIMG_ENHANCE_MODEL_H
 #define PIMG_ENHANCE_MODEL_H
 
@@ -34,13 +34,13 @@ struct pimg_enhance_model {
     pimg_svr wb[2];     /* log gain of R, of B (G = 1) */
     double wb_dead;     /* |log gain| below this: no correction */
     double wb_max;      /* |log gain| limit: never more than this, so a red product stays red */
-    /* levels */
-    double black_min, white_max; /* stretch only when the darkest/brightest 0.5 % sit beyond */
-    double black_to, white_to;   /* where the measured black/white points go */
-    /* exposure */
-    int has_gamma;
-    pimg_svr gam;       /* log gamma of the curve y = x^gamma after levels */
-    double gamma_dead;
+    /* tone (levels + gamma). With a fitted model three regressions give, from the measured
+     * black/white points lo/hi, where they go (black_to, white_to) and the gamma between; without
+     * one, a hand-set rule stretches only far-out black/white points. */
+    int has_tone;
+    pimg_svr tone[3];   /* black_to, white_to, log gamma */
+    double tone_dead;   /* max |curve - identity| (0..1) below which the tone is left alone */
+    double black_min, white_max; /* the rule without a model */
     /* local contrast: strength = clamp(clahe_k * (clahe_c0 - contrast), 0, clahe_max) */
     double clahe_c0, clahe_k, clahe_max, clahe_clip;
 };
@@ -62,16 +62,16 @@ double pimg_svr_predict(const pimg_svr *s, const double *x);
 /* White-balance features of channel ch (0 = R, 2 = B) against G. */
 void pimg_enhance_wb_features(const pimg_rgb8 *img, double f[2][PIMG_ENH_NF]);
 
-/* Exposure features of an image after white balance and levels; black/white are the levels used. */
-void pimg_enhance_gamma_features(const pimg_rgb8 *img, double black, double white, double *f);
+/* Tone features of an image after white balance: luma percentiles, mean, and lo/hi (the
+ * darkest and brightest 0.5 % over all channels), which it also returns. */
+void pimg_enhance_tone_features(const pimg_rgb8 *img, double *f, double *lo, double *hi);
 
 /* Stage by stage plan building, so the trainer can fit each stage on the output of the previous
  * one. Each fills its part of plan; img is the working copy, corrected in place as it goes. */
 int pimg_enhance_plan_denoise(const pimg_enhance_model *m, const pimg_quality *q, pimg_enhance_plan *plan,
                               pimg_rgb8 *img);
 void pimg_enhance_plan_wb(const pimg_enhance_model *m, pimg_enhance_plan *plan, pimg_rgb8 *img);
-void pimg_enhance_plan_levels(const pimg_enhance_model *m, pimg_enhance_plan *plan, const pimg_rgb8 *img);
-void pimg_enhance_plan_gamma(const pimg_enhance_model *m, pimg_enhance_plan *plan, const pimg_rgb8 *img);
+void pimg_enhance_plan_tone(const pimg_enhance_model *m, pimg_enhance_plan *plan, pimg_rgb8 *img);
 void pimg_enhance_plan_finish(const pimg_enhance_model *m, pimg_enhance_plan *plan, pimg_rgb8 *img);
 
 /* The per-channel lookup of gains, levels and gamma (what plan->lut holds). */
@@ -80,5 +80,9 @@ void pimg_enhance_build_lut(const double gain[3], double black, double white, do
 
 /* Quality scores of an 8-bit image (what pimg_quality_measure computes on the tensor). */
 void pimg_quality_measure_rgb8(const pimg_rgb8 *img, pimg_quality *q);
+
+/* Plan from an 8-bit copy of the photo (what pimg_enhance_plan_make does on the tensor). */
+pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_rgb8 *img,
+                                        pimg_enhance_plan *plan, pimg_error *err);
 
 #endif
