@@ -181,8 +181,11 @@ static double capped(double p) { return p > CAP ? CAP : p; }
 
 static void quiet(const char *s) { (void)s; }
 
-/* Fits an RBF epsilon-SVR on n rows of X (PIMG_ENH_NF each) and copies it into out. */
-static int svr_fit(const double *X, const double *y, int n, double C, double eps, pimg_svr *out)
+/* Fits an RBF epsilon-SVR on n rows of X (PIMG_ENH_NF each) and copies it into out. When cv is
+ * not NULL it also gets 5-fold out-of-fold predictions for the n rows: the thresholds that
+ * decide whether to act are fitted on those, because in-sample predictions of an RBF SVR are
+ * far too good on the photos it has seen (it learns to leave exactly those alone). */
+static int svr_fit(const double *X, const double *y, int n, double C, double eps, pimg_svr *out, double *cv)
 {
     memset(out, 0, sizeof *out);
     for (int k = 0; k < PIMG_ENH_NF; k++) {
@@ -231,6 +234,8 @@ static int svr_fit(const double *X, const double *y, int n, double C, double eps
     model = svm_train(&prob, &par);
     if (!model)
         goto out;
+    if (cv)
+        svm_cross_validation(&prob, &par, 5, cv);
     out->n_sv = model->l;
     out->gamma = par.gamma;
     out->rho = model->rho[0];
@@ -268,9 +273,15 @@ typedef struct {
     double psnr_dn[N_DN];
     pimg_rgb8 den;                 /* after the fitted denoise */
     double fwb[2][PIMG_ENH_NF], twb[2], pwb[2];
-    double ftone[PIMG_ENH_NF], ttone[3], lo, hi;
+    double ftone[PIMG_ENH_NF], ttone[3], ptone[3], lo, hi;
     double psnr_tone_off, psnr_tone_on, tone_dev;
 } sample;
+
+/* Objective weight of a sample: harming a good photo costs more than missing a defect. */
+static double weight(const pimg_enhance_train_opts *o, const sample *s)
+{
+    return s->d.kind == PIMG_DEG_NONE ? (o->none_weight > 0 ? o->none_weight : 3.0) : 1.0;
+}
 
 static void say(const pimg_enhance_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const pimg_enhance_train_opts *o, const char *fmt, ...)
@@ -319,13 +330,15 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
     sample *S = calloc((size_t)ns, sizeof *S);
     pimg_enhance_model *m = calloc(1, sizeof *m);
     double *X = malloc(sizeof(double) * (size_t)ns * PIMG_ENH_NF), *Y = malloc(sizeof(double) * (size_t)ns);
-    if (!S || !m || !X || !Y) {
+    double *CV = malloc(sizeof(double) * (size_t)ns);
+    if (!S || !m || !X || !Y || !CV) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
     pimg_enhance_model_defaults(m);
     uint64_t rng = o->seed;
     int ntrain = 0;
+    double wtrain = 0;
     for (int p = 0, i = 0; p < o->n_photos; p++)
         for (int k = 0; k < PIMG_DEG_KINDS; k++)
             for (int v = 0; v < variants; v++, i++) {
@@ -333,6 +346,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 S[i].test = o->is_test && o->is_test[p];
                 ntrain += !S[i].test;
                 pimg_degradation_random(k, &rng, &S[i].d);
+                wtrain += S[i].test ? 0 : weight(o, &S[i]);
             }
     if (ntrain < 20) {
         st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "too few training photos (%d samples)", ntrain);
@@ -380,7 +394,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                     double sum = 0;
                     for (int i = 0; i < ns; i++)
                         if (!S[i].test)
-                            sum += capped(S[i].psnr_dn[dn_option(S[i].q_imp > imins[a], S[i].q_noise > nmins[b], k)]);
+                            sum += weight(o, &S[i]) * capped(S[i].psnr_dn[dn_option(S[i].q_imp > imins[a], S[i].q_noise > nmins[b], k)]);
                     if (sum > best) {
                         best = sum;
                         m->impulse_min = imins[a];
@@ -388,8 +402,8 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                         m->range_k = dn_k[k];
                     }
                 }
-        say(o, "denoise: impulse_min=%.3f noise_min=%.1f range_k=%.2f (train mean capped PSNR %.2f dB)",
-            m->impulse_min, m->noise_min, m->range_k, best / ntrain);
+        say(o, "denoise: impulse_min=%.3f noise_min=%.1f range_k=%.2f (train weighted mean capped PSNR %.2f dB)",
+            m->impulse_min, m->noise_min, m->range_k, best / wtrain);
     }
 
     /* Stage 2: white balance on the denoised photos. */
@@ -420,13 +434,13 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 memcpy(X + (size_t)n * PIMG_ENH_NF, S[i].fwb[k], sizeof(double) * PIMG_ENH_NF);
                 Y[n++] = S[i].twb[k];
             }
-        if (svr_fit(X, Y, n, C, eps, &m->wb[k])) {
+        if (svr_fit(X, Y, n, C, eps, &m->wb[k], CV)) {
             st = pimg_error_set(err, PIMG_ERR_INTERNAL, "libsvm could not fit the white balance");
             goto out;
         }
         double se = 0, se0 = 0;
-        for (int i = 0; i < ns; i++) {
-            S[i].pwb[k] = pimg_svr_predict(&m->wb[k], S[i].fwb[k]);
+        for (int i = 0, r = 0; i < ns; i++) {
+            S[i].pwb[k] = S[i].test ? pimg_svr_predict(&m->wb[k], S[i].fwb[k]) : CV[r++];
             if (S[i].test) {
                 se += (S[i].pwb[k] - S[i].twb[k]) * (S[i].pwb[k] - S[i].twb[k]);
                 se0 += S[i].twb[k] * S[i].twb[k];
@@ -453,7 +467,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                     uint8_t lut[3][256];
                     wb_gains(m, S[i].pwb, g);
                     pimg_enhance_build_lut(g, 0, 1, 0, 1, 1, lut);
-                    sum += capped(psnr_after_lut(&S[i].den, &o->photos[S[i].photo], lut));
+                    sum += weight(o, &S[i]) * capped(psnr_after_lut(&S[i].den, &o->photos[S[i].photo], lut));
                 }
                 if (sum > best) {
                     best = sum;
@@ -463,7 +477,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
             }
         m->wb_dead = bd;
         m->wb_max = bm;
-        say(o, "white balance: dead=%.2f max=%.2f (train mean capped PSNR %.2f dB)", bd, bm, best / ntrain);
+        say(o, "white balance: dead=%.2f max=%.2f (train weighted mean capped PSNR %.2f dB)", bd, bm, best / wtrain);
     }
 
     /* Stage 3: tone curve on the balanced photos. */
@@ -490,10 +504,12 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 memcpy(X + (size_t)n * PIMG_ENH_NF, S[i].ftone, sizeof(double) * PIMG_ENH_NF);
                 Y[n++] = S[i].ttone[k];
             }
-        if (svr_fit(X, Y, n, C, eps, &m->tone[k])) {
+        if (svr_fit(X, Y, n, C, eps, &m->tone[k], CV)) {
             st = pimg_error_set(err, PIMG_ERR_INTERNAL, "libsvm could not fit the tone curve");
             goto out;
         }
+        for (int i = 0, r = 0; i < ns; i++)
+            S[i].ptone[k] = S[i].test ? pimg_svr_predict(&m->tone[k], S[i].ftone) : CV[r++];
         double se = 0;
         int nt = 0;
         for (int i = 0; i < ns; i++)
@@ -521,8 +537,8 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
         uint8_t lut[3][256];
         pimg_enhance_build_lut(plan.gain, 0, 1, 0, 1, 1, lut);
         S[i].psnr_tone_off = psnr_after_lut(&S[i].den, ref, lut);
-        double bto = pimg_svr_predict(&m->tone[0], S[i].ftone), wto = pimg_svr_predict(&m->tone[1], S[i].ftone);
-        double lg = pimg_svr_predict(&m->tone[2], S[i].ftone), g = exp(lg < -1.2 ? -1.2 : lg > 1.2 ? 1.2 : lg);
+        double bto = S[i].ptone[0], wto = S[i].ptone[1];
+        double lg = S[i].ptone[2], g = exp(lg < -1.2 ? -1.2 : lg > 1.2 ? 1.2 : lg);
         if (S[i].hi - S[i].lo < 0.05 || wto - bto < 0.2) {
             S[i].psnr_tone_on = S[i].psnr_tone_off;
             S[i].tone_dev = 0;
@@ -544,21 +560,21 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
             double sum = 0;
             for (int i = 0; i < ns; i++)
                 if (!S[i].test)
-                    sum += capped(S[i].tone_dev >= deads[a] && S[i].tone_dev > 0 ? S[i].psnr_tone_on
+                    sum += weight(o, &S[i]) * capped(S[i].tone_dev >= deads[a] && S[i].tone_dev > 0 ? S[i].psnr_tone_on
                                                                                   : S[i].psnr_tone_off);
             if (sum > best) {
                 best = sum;
                 m->tone_dead = deads[a];
             }
         }
-        say(o, "tone: dead=%.2f (train mean capped PSNR %.2f dB)", m->tone_dead, best / ntrain);
+        say(o, "tone: dead=%.2f (train weighted mean capped PSNR %.2f dB)", m->tone_dead, best / wtrain);
     }
 
     /* Stage 4: CLAHE strength rule, scored on the full plan. */
     {
         struct {
             double k, c0, max;
-        } cfg[] = {{0, 0.3, 0}, {2, 0.4, 0.2}, {2, 0.6, 0.2}, {5, 0.4, 0.2}, {5, 0.6, 0.5}, {2, 0.6, 0.5}, {1, 0.8, 0.3}};
+        } cfg[] = {{0, 0.3, 0}, {2, 0.4, 0.2}, {5, 0.4, 0.3}, {2, 0.6, 0.5}};
         int nc = sizeof cfg / sizeof *cfg, bestc = 0;
         double best = -1;
         for (int c = 0; c < nc; c++) {
@@ -581,11 +597,11 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 memcpy(t.p, S[i].den.p, (size_t)t.w * t.h * 3);
                 plan.denoise = 0; /* den is already denoised */
                 pimg_enhance_apply_rgb8(&plan, &t);
-                sum += capped(pimg_rgb8_psnr(&t, &o->photos[S[i].photo]));
+                sum += weight(o, &S[i]) * capped(pimg_rgb8_psnr(&t, &o->photos[S[i].photo]));
                 free(t.p);
             }
-            say(o, "clahe: k=%.1f c0=%.2f max=%.2f -> train mean capped PSNR %.2f dB", cfg[c].k, cfg[c].c0,
-                cfg[c].max, sum / ntrain);
+            say(o, "clahe: k=%.1f c0=%.2f max=%.2f -> train weighted mean capped PSNR %.2f dB", cfg[c].k, cfg[c].c0,
+                cfg[c].max, sum / wtrain);
             if (sum > best + 1e-9) {
                 best = sum;
                 bestc = c;
@@ -622,6 +638,7 @@ out:
     free(S);
     free(X);
     free(Y);
+    free(CV);
     pimg_enhance_model_free(m);
     return st;
 }

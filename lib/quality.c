@@ -13,6 +13,8 @@
 
 static inline int luma8(const uint8_t *p) { return (77 * p[0] + 150 * p[1] + 29 * p[2] + 128) >> 8; }
 
+static double clampd(double v, double lim) { return v > lim ? lim : v < -lim ? -lim : v; }
+
 /* Value below which a share frac of the histogram's n counts lies. */
 static int hist_pct(const long *hist, int bins, long n, double frac)
 {
@@ -207,21 +209,42 @@ void pimg_enhance_wb_features(const pimg_rgb8 *img, double f[2][PIMG_ENH_NF])
     for (int b = 0; b < 256; b++)
         mad += (double)bl[b] * abs(b - bmed);
     double plain = nb ? mad / nb / 255.0 : 1.0;
+    /* Bright-pixel ratio: the brightest unclipped decile, usually the least coloured light. */
+    long lh[256];
+    memset(lh, 0, sizeof lh);
+    for (long i = 0; i < n; i++) {
+        const uint8_t *p = img->p + i * 3;
+        if (p[0] < 250 && p[1] < 250 && p[2] < 250)
+            lh[luma8(p)]++;
+    }
+    long nu = 0;
+    for (int b = 0; b < 256; b++)
+        nu += lh[b];
+    int lcut = nu ? hist_pct(lh, 256, nu, 0.9) : 255;
+    double bright[3] = {1, 1, 1};
+    for (long i = 0; i < n; i++) {
+        const uint8_t *p = img->p + i * 3;
+        if (p[0] < 250 && p[1] < 250 && p[2] < 250 && luma8(p) >= lcut)
+            for (int c = 0; c < 3; c++)
+                bright[c] += p[c];
+    }
     for (int k = 0; k < 2; k++) {
         int c = k ? 2 : 0, o = k ? 0 : 2;
         double *v = f[k];
         memset(v, 0, sizeof(double) * PIMG_ENH_NF);
-        v[0] = log(mean[c] / mean[1]);
-        v[1] = log(p6[c] / p6[1]);
-        v[2] = log(edge[c] / edge[1]);
-        v[3] = log(hi[c] / hi[1]);
-        v[4] = log(border[c] / border[1]);
+        /* Log ratios are clamped: a near-black channel would otherwise give huge outliers that
+         * swamp the regression's feature scaling. */
+        v[0] = clampd(log(mean[c] / mean[1]), 0.7);
+        v[1] = clampd(log(p6[c] / p6[1]), 0.7);
+        v[2] = clampd(log(edge[c] / edge[1]), 0.7);
+        v[3] = clampd(log(hi[c] / hi[1]), 0.7);
+        v[4] = clampd(log(border[c] / border[1]), 0.7) * (bmed / 255.0);
         v[5] = plain;
         v[6] = clip[c] - clip[1];
         v[7] = clip[1];
-        v[8] = log(mean[o] / mean[1]);
-        v[9] = log(hi[o] / hi[1]);
-        v[10] = log(border[o] / border[1]);
+        v[8] = clampd(log(mean[o] / mean[1]), 0.7);
+        v[9] = clampd(log(hi[o] / hi[1]), 0.7);
+        v[10] = clampd(log(bright[c] / bright[1]), 0.7);
         v[11] = bmed / 255.0;
     }
 }

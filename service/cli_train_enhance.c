@@ -28,7 +28,9 @@ static const char train_help[] =
     "  --test-share F      share of photos held out (default 0.2)\n"
     "  --variants N        degraded copies per photo and kind (default 2)\n"
     "  --seed S            split and degradation seed (default 1)\n"
-    "  --limit N           use at most N photos\n";
+    "  --limit N           use at most N photos\n"
+    "  --svr-c C, --svr-eps E   libsvm epsilon-SVR cost and tube (default 4, 0.01)\n"
+    "  --none-weight W     weight of undegraded photos in the threshold fits (default 3)\n";
 
 static const char eval_help[] =
     "usage: pimg eval enhance --data DIR [--model MODEL] [--side N] [--variants N] [--seed S]\n"
@@ -38,7 +40,7 @@ static const char eval_help[] =
 typedef struct {
     const char *data, *labels, *out, *model;
     int side, variants, limit;
-    double test_share;
+    double test_share, svr_c, svr_eps, none_weight;
     unsigned long long seed;
 } args;
 
@@ -157,6 +159,8 @@ static int parse(int argc, char **argv, args *a, const char *help)
         {"model", required_argument, NULL, 'm'},    {"side", required_argument, NULL, 's'},
         {"test-share", required_argument, NULL, 't'}, {"variants", required_argument, NULL, 'v'},
         {"seed", required_argument, NULL, 'S'},     {"limit", required_argument, NULL, 'n'},
+        {"svr-c", required_argument, NULL, 'C'},    {"svr-eps", required_argument, NULL, 'E'},
+        {"none-weight", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
@@ -178,6 +182,9 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case 'v': a->variants = atoi(optarg); break;
         case 'S': a->seed = strtoull(optarg, NULL, 10); break;
         case 'n': a->limit = atoi(optarg); break;
+        case 'C': a->svr_c = atof(optarg); break;
+        case 'E': a->svr_eps = atof(optarg); break;
+        case 'W': a->none_weight = atof(optarg); break;
         default: fputs(help, stderr); return 2;
         }
     }
@@ -219,7 +226,8 @@ int pimg_cmd_train_enhance(int argc, char **argv, const char *exe)
     for (int i = 0; i < ntest; i++)
         is_test[order[i]] = 1;
     pimg_enhance_train_opts o = {.photos = photos, .n_photos = n, .is_test = is_test, .variants = a.variants,
-                                 .seed = a.seed, .progress = progress};
+                                 .seed = a.seed, .progress = progress, .svr_c = a.svr_c,
+                                 .svr_eps = a.svr_eps, .none_weight = a.none_weight};
     pimg_enhance_model *m = NULL;
     pimg_enhance_metrics mt, ms;
     pimg_error err = {0};
