@@ -386,8 +386,9 @@ void pimg_enhance_plan_finish(const pimg_enhance_model *m, pimg_enhance_plan *pl
     plan->active = plan->denoise || plan->tone || plan->clahe;
 }
 
-pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_rgb8 *src,
-                                        pimg_enhance_plan *plan, pimg_error *err)
+/* The plan for an 8-bit copy whose scores q were measured already. */
+static pimg_status plan_from(const pimg_enhance_model *m, const pimg_rgb8 *src, const pimg_quality *q,
+                             pimg_enhance_plan *plan, pimg_error *err)
 {
     pimg_enhance_model def;
     if (!m) {
@@ -399,9 +400,7 @@ pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_
     if (!img.p)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     memcpy(img.p, src->p, (size_t)src->w * src->h * 3);
-    pimg_quality q;
-    pimg_quality_measure_rgb8(&img, &q);
-    if (pimg_enhance_plan_denoise(m, &q, plan, &img)) {
+    if (pimg_enhance_plan_denoise(m, q, plan, &img)) {
         free(img.p);
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
@@ -412,14 +411,21 @@ pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_
     return PIMG_OK;
 }
 
+pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_rgb8 *img,
+                                        pimg_enhance_plan *plan, pimg_error *err)
+{
+    pimg_quality q;
+    pimg_quality_measure_rgb8(img, &q);
+    return plan_from(m, img, &q, plan, err);
+}
+
 pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
                                    const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err)
 {
-    (void)q; /* re-measured on the same 8-bit copy the plan is built from */
     pimg_rgb8 img;
     if (pimg_rgb8_from_tensor(t, &img))
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    pimg_status st = pimg_enhance_plan_make_rgb8(m, &img, plan, err);
+    pimg_status st = q ? plan_from(m, &img, q, plan, err) : pimg_enhance_plan_make_rgb8(m, &img, plan, err);
     free(img.p);
     return st;
 }

@@ -58,8 +58,9 @@ void pimg_quality_to_json(const pimg_quality *q, cJSON *obj);
 pimg_status pimg_enhance_model_load(const char *path, pimg_enhance_model **out, pimg_error *err);
 void pimg_enhance_model_free(pimg_enhance_model *m);
 
-/* Decides the correction for a photo from its tensor and scores. m may be NULL (built-in
- * defaults: hand-set thresholds, no learned white balance or gamma). */
+/* Decides the correction for a photo from its tensor and the scores pimg_quality_measure gave
+ * for that same tensor (q may be NULL: measured here). m may be NULL (built-in defaults:
+ * hand-set thresholds, no learned white balance or tone curve). */
 pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
                                    const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err);
 
