@@ -24,9 +24,9 @@ static const char train_help[] =
     "  --data DIR          folder with labels.csv (first column: file name)\n"
     "  --labels CSV        another list of files (default DIR/labels.csv)\n"
     "  --out MODEL         where to write the model JSON (e.g. models/enhance.json)\n"
-    "  --side N            photos are shrunk to this longest side (default 256)\n"
+    "  --side N            photos are shrunk to this longest side (default 448)\n"
     "  --test-share F      share of photos held out (default 0.2)\n"
-    "  --variants N        degraded copies per photo and kind (default 2)\n"
+    "  --variants N        degraded copies per photo and kind (default 1)\n"
     "  --seed S            split and degradation seed (default 1)\n"
     "  --limit N           use at most N photos\n"
     "  --svr-c C, --svr-eps E   libsvm epsilon-SVR cost and tube (default 4, 0.01)\n"
@@ -164,8 +164,8 @@ static int parse(int argc, char **argv, args *a, const char *help)
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
-    a->side = 256;
-    a->variants = 2;
+    a->side = 448;
+    a->variants = 1;
     a->test_share = 0.2;
     a->seed = 1;
     int c;
