@@ -452,7 +452,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
     }
     m->has_wb = 1;
     {
-        static const double deads[] = {0.0, 0.03, 0.05, 0.08, 0.12, 0.2, 10};
+        static const double deads[] = {0.0, 0.03, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 10};
         static const double maxs[] = {0.25, 0.4};
         double best = -1, bd = 0, bm = 0;
         for (size_t a = 0; a < sizeof deads / sizeof *deads; a++)
@@ -554,7 +554,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
         S[i].psnr_tone_on = psnr_after_lut(&S[i].den, ref, lut);
     }
     {
-        static const double deads[] = {0.0, 0.01, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.15, 2};
+        static const double deads[] = {0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.18, 0.22, 0.27, 0.33, 2};
         double best = -1;
         for (size_t a = 0; a < sizeof deads / sizeof *deads; a++) {
             double sum = 0;

@@ -8,7 +8,7 @@
 static const char help[] =
     "usage: pimg train orient|detect|enhance --data DIR [--labels CSV] --out MODEL [options]\n"
     "       pimg eval  orient|detect|enhance --data DIR --model MODEL\n"
-    "`pimg train orient --help` and `pimg train detect --help` list each trainer's options.\n";
+    "`pimg train orient|detect|enhance --help` lists each trainer's options.\n";
 
 static int dispatch(int argc, char **argv, const char *exe, int train)
 {
