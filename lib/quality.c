@@ -268,18 +268,21 @@ void pimg_enhance_wb_features(const pimg_rgb8 *img, double f[2][PIMG_ENH_NF])
 
 void pimg_enhance_tone_features(const pimg_rgb8 *img, double *f, double *lo, double *hi)
 {
-    long n = (long)img->w * img->h, hl[256], hc[3][256];
+    long n = 0, hl[256], hc[3][256];
     memset(hl, 0, sizeof hl);
     memset(hc, 0, sizeof hc);
     double sum = 0;
-    const uint8_t *p = img->p;
-    for (long i = 0; i < n; i++, p += 3) {
-        int l = luma8(p);
-        hl[l]++;
-        sum += l;
-        for (int c = 0; c < 3; c++)
-            hc[c][p[c]]++;
-    }
+    const int step = sample_step(img->w, img->h);
+    for (int y = 0; y < img->h; y += step)
+        for (int x = 0; x < img->w; x += step) {
+            const uint8_t *p = img->p + ((size_t)y * img->w + x) * 3;
+            int l = luma8(p);
+            hl[l]++;
+            sum += l;
+            n++;
+            for (int c = 0; c < 3; c++)
+                hc[c][p[c]]++;
+        }
     static const double pct[9] = {0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99};
     for (int i = 0; i < 9; i++)
         f[i] = hist_pct(hl, 256, n, pct[i]) / 255.0;
