@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -23,6 +24,8 @@ static const char train_help[] =
     "on synthetically degraded copies of the clean photos listed in DIR/labels.csv.\n"
     "  --data DIR          folder with labels.csv (first column: file name)\n"
     "  --labels CSV        another list of files (default DIR/labels.csv)\n"
+    "  --extra DIR         more photos: DIR/labels.csv or DIR/objects.csv (cut-outs are flattened\n"
+    "                      on white: product shots); repeatable, split with the rest by photo\n"
     "  --out MODEL         where to write the model JSON (e.g. models/enhance.json)\n"
     "  --side N            photos are shrunk to this longest side (default 448)\n"
     "  --test-share F      share of photos held out (default 0.2)\n"
@@ -39,6 +42,8 @@ static const char eval_help[] =
 
 typedef struct {
     const char *data, *labels, *out, *model;
+    const char *extra[4]; /* more photo folders (labels.csv or objects.csv) */
+    int n_extra;
     int side, variants, limit;
     double test_share, svr_c, svr_eps, none_weight;
     unsigned long long seed;
@@ -84,30 +89,34 @@ static int read_list(const char *csv, char ***files, int *n)
     return 0;
 }
 
-/* Loads the listed photos as small 8-bit copies; unreadable ones are skipped with a note. */
-static int load_photos(const args *a, pimg_rgb8 **photos, int *n)
+/* Appends the photos listed in csv (relative to dir) as small 8-bit copies; unreadable ones
+ * are skipped with a note. Transparent cut-outs come out flattened on white: product shots. */
+static int load_list(const char *dir, const char *csv, int side, int limit, pimg_rgb8 **photos, int *n, int *cap)
 {
-    char csv[PATH_MAX + 16], path[PATH_MAX * 2];
-    if (a->labels)
-        snprintf(csv, sizeof csv, "%s", a->labels);
-    else
-        snprintf(csv, sizeof csv, "%s/labels.csv", a->data);
+    char path[PATH_MAX * 2];
     char **files;
     int nf;
     if (read_list(csv, &files, &nf)) {
         fprintf(stderr, "pimg: cannot read %s\n", csv);
         return -1;
     }
-    if (a->limit > 0 && nf > a->limit)
-        nf = a->limit;
-    *photos = calloc((size_t)(nf ? nf : 1), sizeof **photos);
-    *n = 0;
-    for (int i = 0; i < nf && *photos; i++) {
-        snprintf(path, sizeof path, "%s/%s", a->data, files[i]);
+    if (limit > 0 && nf > limit)
+        nf = limit;
+    int before = *n;
+    for (int i = 0; i < nf; i++) {
+        if (*n == *cap) {
+            int nc = *cap ? *cap * 2 : 256;
+            pimg_rgb8 *t = realloc(*photos, sizeof *t * (size_t)nc);
+            if (!t)
+                break;
+            *photos = t;
+            *cap = nc;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         pimg_image *img = NULL;
         pimg_tensor *t = NULL;
         pimg_error err = {0};
-        if (pimg_image_load_file(path, NULL, &img, &err) || pimg_image_tensor(img, a->side, &t, &err) ||
+        if (pimg_image_load_file(path, NULL, &img, &err) || pimg_image_tensor(img, side, &t, &err) ||
             pimg_rgb8_from_tensor(t, &(*photos)[*n])) {
             fprintf(stderr, "train enhance: skipping %s: %s\n", files[i], err.msg);
         } else {
@@ -119,8 +128,30 @@ static int load_photos(const args *a, pimg_rgb8 **photos, int *n)
     for (int i = 0; i < nf; i++)
         free(files[i]);
     free(files);
-    fprintf(stderr, "train enhance: %d photos from %s\n", *n, csv);
-    return *photos ? 0 : -1;
+    fprintf(stderr, "train enhance: %d photos from %s\n", *n - before, csv);
+    return 0;
+}
+
+static int load_photos(const args *a, pimg_rgb8 **photos, int *n)
+{
+    char csv[PATH_MAX + 16];
+    int cap = 0;
+    *photos = NULL;
+    *n = 0;
+    if (a->labels)
+        snprintf(csv, sizeof csv, "%s", a->labels);
+    else
+        snprintf(csv, sizeof csv, "%s/labels.csv", a->data);
+    if (load_list(a->data, csv, a->side, a->limit, photos, n, &cap))
+        return -1;
+    for (int e = 0; e < a->n_extra; e++) {
+        snprintf(csv, sizeof csv, "%s/labels.csv", a->extra[e]);
+        if (access(csv, R_OK))
+            snprintf(csv, sizeof csv, "%s/objects.csv", a->extra[e]);
+        if (load_list(a->extra[e], csv, a->side, a->limit, photos, n, &cap))
+            return -1;
+    }
+    return *n > 0 ? 0 : -1;
 }
 
 static cJSON *metrics_json(const pimg_enhance_metrics *m)
@@ -160,7 +191,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
         {"test-share", required_argument, NULL, 't'}, {"variants", required_argument, NULL, 'v'},
         {"seed", required_argument, NULL, 'S'},     {"limit", required_argument, NULL, 'n'},
         {"svr-c", required_argument, NULL, 'C'},    {"svr-eps", required_argument, NULL, 'E'},
-        {"none-weight", required_argument, NULL, 'W'},
+        {"none-weight", required_argument, NULL, 'W'}, {"extra", required_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
@@ -185,6 +216,13 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case 'C': a->svr_c = atof(optarg); break;
         case 'E': a->svr_eps = atof(optarg); break;
         case 'W': a->none_weight = atof(optarg); break;
+        case 'X':
+            if (a->n_extra == 4) {
+                fputs("pimg: at most 4 --extra folders\n", stderr);
+                return 2;
+            }
+            a->extra[a->n_extra++] = optarg;
+            break;
         default: fputs(help, stderr); return 2;
         }
     }
