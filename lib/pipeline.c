@@ -345,6 +345,10 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
         if ((st = pimg_enhance_apply(img, &s.plan, err)))
             goto out;
         mark_applied(a, "enhance");
+        const char *steps[4];
+        int n = pimg_enhance_plan_steps(&s.plan, steps, 4);
+        for (int i = 0; i < n; i++)
+            mark_applied(a, steps[i]);
     }
     if ((opts->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || opts->background != PIMG_BG_KEEP)
         cJSON_AddStringToObject(a->details, "background", "background and crop not implemented yet");

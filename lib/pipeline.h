@@ -50,7 +50,8 @@ pimg_status pimg_ops_parse(const char *list, unsigned *ops, pimg_error *err);
 /* Parses "keep" | "blur" | "white". */
 pimg_status pimg_background_parse(const char *s, pimg_background *bg, pimg_error *err);
 
-#define PIMG_MAX_APPLIED 8
+/* Room for every op plus enhance's finer steps (denoise, white_balance, tone, contrast). */
+#define PIMG_MAX_APPLIED 12
 
 typedef struct {
     int width, height;       /* input, after EXIF orientation */

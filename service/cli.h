@@ -16,6 +16,8 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe);
 int pimg_cmd_eval_orient(int argc, char **argv, const char *exe);
 int pimg_cmd_train_detect(int argc, char **argv, const char *exe);
 int pimg_cmd_eval_detect(int argc, char **argv, const char *exe);
+int pimg_cmd_train_enhance(int argc, char **argv, const char *exe);
+int pimg_cmd_eval_enhance(int argc, char **argv, const char *exe);
 
 /* Exit code for a lib status: unreadable/undecodable input → 2, not implemented → 3, else 1. */
 int pimg_cli_exit_code(pimg_status st);
