@@ -508,6 +508,28 @@ void pimg_scene_features(const pimg_scene *s, const double box[4], float *feat)
     feat[k++] = (float)chi2(hin, hframe, 64);
     feat[k++] = (float)(nring > 0 ? chi2(hring, hframe, 64) : 1);
 
+    /* Explicit non-linear terms: a linear model cannot form contrasts' products or a
+     * preference for mid-sized, central boxes on its own. */
+    {
+        const float *f = feat;
+        double area = f[0];
+        feat[k++] = (float)(area * area);
+        feat[k++] = (float)sqrt(area);
+        feat[k++] = (float)(f[2] * f[2] + f[3] * f[3]);
+        feat[k++] = (float)(f[1] * f[1]);
+        const float *chi = f + 6 + 5 * PIMG_SAL_NMAPS; /* in/ring, in/frame, ring/frame */
+        feat[k++] = chi[0] * chi[1];
+        feat[k++] = (float)pimg_scene_heuristic(s, box);
+        for (int m = 0; m < PIMG_SAL_NMAPS; m++) {
+            const float *q = f + 6 + 5 * m; /* in, ring, out, recall, strip */
+            double prec = q[0];
+            feat[k++] = (float)(q[0] - q[1]);
+            feat[k++] = (float)(q[0] - q[4]);
+            feat[k++] = (float)(q[3] * prec);
+            feat[k++] = (float)((q[0] - q[1]) * sqrt(q[3] > 0 ? q[3] : 0));
+        }
+    }
+
     /* HOG of the grey crop (box plus a 10% margin, so the outline is inside the window). */
     double mx = 0.1 * bw, my = 0.1 * bh;
     double cx0 = g.x0 - mx, cy0 = g.y0 - my, cw = bw + 2 * mx, ch = bh + 2 * my;

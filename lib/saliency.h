@@ -19,8 +19,10 @@ enum { PIMG_SAL_BORDER = 0, PIMG_SAL_FT, PIMG_SAL_EDGE, PIMG_SAL_BLEND, PIMG_SAL
 #define PIMG_SAL_SIDE 160
 #define PIMG_SAL_HOG_SIDE 24
 #define PIMG_SAL_THUMB 6
-/* 6 geometry + 5 per map + 3 colour + HOG (3x3 cells x 31) + thumbnail. */
-#define PIMG_SAL_FEAT_DIM (6 + 5 * PIMG_SAL_NMAPS + 3 + 9 * 31 + PIMG_SAL_THUMB * PIMG_SAL_THUMB)
+/* 6 geometry + 5 per map + 3 colour + 6 + 4 per map explicit non-linear terms (so a linear
+ * scorer can use contrasts and products) + HOG (3x3 cells x 31) + thumbnail. */
+#define PIMG_SAL_FEAT_DIM                                                                          \
+    (6 + 5 * PIMG_SAL_NMAPS + 3 + 6 + 4 * PIMG_SAL_NMAPS + 9 * 31 + PIMG_SAL_THUMB * PIMG_SAL_THUMB)
 
 typedef struct {
     int w, h;                        /* working size */
