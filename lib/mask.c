@@ -40,6 +40,196 @@ static void smooth_hist(const double *in, double *out)
         out[i] = out[i] / (tot > 0 ? tot : 1) + 1e-7;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Solves the 6x6 system A x = b in place (Gaussian elimination, partial pivoting); -1 when
+ * singular. */
+static int solve6(double A[6][6], double b[6], double x[6])
+{
+    for (int c = 0; c < 6; c++) {
+        int piv = c;
+        for (int r = c + 1; r < 6; r++)
+            if (fabs(A[r][c]) > fabs(A[piv][c]))
+                piv = r;
+        if (fabs(A[piv][c]) < 1e-12)
+            return -1;
+        for (int k = 0; k < 6; k++) {
+            double t = A[c][k];
+            A[c][k] = A[piv][k];
+            A[piv][k] = t;
+        }
+        double t = b[c];
+        b[c] = b[piv];
+        b[piv] = t;
+        for (int r = c + 1; r < 6; r++) {
+            double f = A[r][c] / A[c][c];
+            for (int k = c; k < 6; k++)
+                A[r][k] -= f * A[c][k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = 5; c >= 0; c--) {
+        double acc = b[c];
+        for (int k = c + 1; k < 6; k++)
+            acc -= A[c][k] * x[k];
+        x[c] = acc / A[c][c];
+    }
+    return 0;
+}
+
+/* Deviation from a smooth backdrop: a quadratic colour surface (per channel) is fitted, with
+ * one outlier-rejecting refit, to the pixels outside the grown box; each pixel's distance to
+ * it over 3 sigma of the fit's residuals (plus a floor) is written to dev. On a studio sweep
+ * the surface predicts the background everywhere, so a product whose colours also occur in
+ * the backdrop still stands out; on a cluttered photo sigma is large and dev stays small,
+ * leaving the decision to the colour models. Returns -1 when nothing could be fitted. */
+static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, int gy1, float *dev, double *sig)
+{
+    int W = t->w, H = t->h;
+    long outside = (long)W * H - (long)(gx1 - gx0) * (gy1 - gy0);
+    if (outside < 200)
+        return -1;
+    int step = (int)sqrt((double)outside / 20000.0);
+    if (step < 1)
+        step = 1;
+    double coef[3][6] = {{0}}, sigma = 0;
+    long cap = ((long)W / step + 1) * ((long)H / step + 1);
+    float *res = malloc(sizeof(float) * cap);
+    if (!res)
+        return -1;
+    /* Three fits: all samples, then the inliers of the previous fit twice. The inlier band
+     * comes from the median residual, which a dark product outside the box cannot inflate. */
+    for (int pass = 0; pass < 3; pass++) {
+        double A[3][6][6] = {{{0}}}, b[3][6] = {{0}};
+        for (int y = 0; y < H; y += step)
+            for (int x = 0; x < W; x += step) {
+                if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
+                    continue;
+                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+                double phi[6] = {1, u, v, u * u, u * v, v * v};
+                const float *p = pimg_tensor_at(t, x, y);
+                if (pass) {
+                    double r2 = 0;
+                    for (int c = 0; c < 3; c++) {
+                        double pr = 0;
+                        for (int k = 0; k < 6; k++)
+                            pr += coef[c][k] * phi[k];
+                        r2 += (p[c] - pr) * (p[c] - pr);
+                    }
+                    if (sqrt(r2) > 3 * sigma + 0.01)
+                        continue;
+                }
+                for (int c = 0; c < 3; c++)
+                    for (int i = 0; i < 6; i++) {
+                        b[c][i] += phi[i] * p[c];
+                        for (int k = 0; k < 6; k++)
+                            A[c][i][k] += phi[i] * phi[k];
+                    }
+            }
+        for (int c = 0; c < 3; c++)
+            if (solve6(A[c], b[c], coef[c])) {
+                free(res);
+                return -1;
+            }
+        long n = 0;
+        double ss = 0;
+        for (int y = 0; y < H; y += step)
+            for (int x = 0; x < W; x += step) {
+                if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
+                    continue;
+                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+                double phi[6] = {1, u, v, u * u, u * v, v * v};
+                const float *p = pimg_tensor_at(t, x, y);
+                double r2 = 0;
+                for (int c = 0; c < 3; c++) {
+                    double pr = 0;
+                    for (int k = 0; k < 6; k++)
+                        pr += coef[c][k] * phi[k];
+                    r2 += (p[c] - pr) * (p[c] - pr);
+                }
+                if (n < cap)
+                    res[n++] = (float)sqrt(r2);
+                ss += r2;
+            }
+        if (pass < 2) {
+            qsort(res, n, sizeof(float), cmp_float);
+            sigma = n ? 1.4826 * res[n / 2] : 1;
+        } else {
+            /* final noise level: RMS of the inliers */
+            double s2 = 0;
+            long k = 0;
+            for (long i = 0; i < n; i++)
+                if (res[i] <= 3 * sigma + 0.01) {
+                    s2 += (double)res[i] * res[i];
+                    k++;
+                }
+            sigma = k ? sqrt(s2 / k) : 1;
+        }
+        (void)ss;
+    }
+    free(res);
+    *sig = sigma;
+    float scale = (float)(1.0 / (3 * sigma + 0.03));
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+            double phi[6] = {1, u, v, u * u, u * v, v * v};
+            const float *p = pimg_tensor_at(t, x, y);
+            double r2 = 0;
+            for (int c = 0; c < 3; c++) {
+                double pr = 0;
+                for (int k = 0; k < 6; k++)
+                    pr += coef[c][k] * phi[k];
+                r2 += (p[c] - pr) * (p[c] - pr);
+            }
+            dev[(size_t)y * W + x] = (float)sqrt(r2) * scale;
+        }
+    return 0;
+}
+
+/* One separable pass of a square min/max filter on a 0/1 image via running counts:
+ * dilate (any 1 within r) or erode (all 1 within r; outside the image counts as 1, so the
+ * frame does not eat into a product that touches it). */
+static void morph_pass(const unsigned char *in, unsigned char *out, int w, int h, int r, int horizontal, int dilate)
+{
+    int n = horizontal ? w : h, lines = horizontal ? h : w;
+    for (int l = 0; l < lines; l++) {
+        int cnt = 0;
+#define AT(i) in[horizontal ? (size_t)l * w + (i) : (size_t)(i) * w + l]
+        for (int i = 0; i < r && i < n; i++)
+            cnt += AT(i);
+        for (int i = 0; i < n; i++) {
+            if (i + r < n)
+                cnt += AT(i + r);
+            if (i - r - 1 >= 0)
+                cnt -= AT(i - r - 1);
+            int lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
+            int v = dilate ? cnt > 0 : cnt == hi - lo + 1;
+            out[horizontal ? (size_t)l * w + i : (size_t)i * w + l] = (unsigned char)v;
+        }
+#undef AT
+    }
+}
+
+/* Morphological closing (square, radius r): bridges narrow notches so that product areas
+ * nearly enclosed by product (a white patch on a grey animal) become holes to fill. */
+static int close_mask(unsigned char *bin, int w, int h, int r)
+{
+    unsigned char *tmp = malloc((size_t)w * h);
+    if (!tmp)
+        return -1;
+    morph_pass(bin, tmp, w, h, r, 1, 1);
+    morph_pass(tmp, bin, w, h, r, 0, 1);
+    morph_pass(bin, tmp, w, h, r, 1, 0);
+    morph_pass(tmp, bin, w, h, r, 0, 0);
+    free(tmp);
+    return 0;
+}
+
 /* Separable box blur of radius r over a float image, in place. */
 static int box_blur(float *m, int w, int h, int r)
 {
@@ -89,6 +279,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     int gx1 = bx1 + gx > W ? W : bx1 + gx, gy1 = by1 + gy > H ? H : by1 + gy;
 
     pimg_status st = PIMG_OK;
+    float *dev = NULL;
     unsigned short *bins = malloc(sizeof(unsigned short) * n);
     float *p = malloc(sizeof(float) * n);
     double *hf = calloc(NB, sizeof(double)), *hb = calloc(NB, sizeof(double));
@@ -150,6 +341,45 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
                 hb[bins[i]] += 1;
         }
     }
+    /* A pixel that clearly departs from a smooth backdrop is product even when its colour is
+     * common in the background (grey animal on grey paper). */
+    dev = malloc(sizeof(float) * n);
+    /* Fitted on a 5x5-smoothed copy: sensor noise and fabric weave average out, a product's
+     * flat faint tint does not. */
+    pimg_tensor *sm = pimg_tensor_new(W, H, 3);
+    float *ch = malloc(sizeof(float) * n);
+    int have_dev = 0;
+    if (dev && sm && ch) {
+        for (int c = 0; c < 3; c++) {
+            for (size_t i = 0; i < n; i++)
+                ch[i] = t->data[i * t->c + c];
+            if (box_blur(ch, W, H, 2))
+                break;
+            for (size_t i = 0; i < n; i++)
+                sm->data[i * 3 + c] = ch[i];
+            have_dev = c == 2;
+        }
+    }
+    free(ch);
+    double sig = 1;
+    if (have_dev && !backdrop_deviation(sm, gx0, gy0, gx1, gy1, dev, &sig)) {
+        /* On a clean backdrop (small residual) the product may also be trusted beyond the
+         * box: a detection box that clipped a thin part (a cable, a tail) is repaired, since
+         * only blobs reaching into the box are kept below. */
+        int clean = sig < 0.04;
+        int ax0 = clean ? 0 : gx0, ay0 = clean ? 0 : gy0, ax1 = clean ? W : gx1, ay1 = clean ? H : gy1;
+        for (int y = ay0; y < ay1; y++)
+            for (int x = ax0; x < ax1; x++) {
+                size_t i = (size_t)y * W + x;
+                if (dev[i] > 1.0f && p[i] < 0.9f)
+                    p[i] = 0.9f;
+            }
+    }
+    pimg_tensor_free(sm);
+    if (!have_dev) {
+        free(dev);
+        dev = NULL;
+    }
     if (box_blur(p, W, H, 2)) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
@@ -203,6 +433,13 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     free(areas);
     free(inbox);
 
+    {
+        int r = (int)lround(0.015 * fmax(bx1 - bx0, by1 - by0));
+        if (r >= 1 && close_mask(bin, W, H, r)) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     /* Fill holes: background is what the frame's edge reaches through non-product pixels. */
     int sp = 0;
     for (int y = 0; y < H; y++)
@@ -225,6 +462,44 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
             }
         }
     }
+    /* What the frame's edge cannot reach is a hole. Fill it when it is small (speckle) or
+     * departs from the backdrop (a product patch in a backdrop-like colour); keep it when it
+     * is a real opening showing backdrop (the loop of a stethoscope, the handle of a mug). */
+    long small = (long)(0.005 * (bx1 - bx0) * (by1 - by0)) + 4;
+    for (size_t i0 = 0; i0 < n; i0++) {
+        if (bin[i0] != 0)
+            continue;
+        long area = 0;
+        double dsum = 0;
+        int hp = 0;
+        stack[hp++] = (int)i0;
+        bin[i0] = 3;
+        int head = 0;
+        /* BFS that leaves the visited list in `lab` for the second (fill or clear) pass */
+        lab[head++] = (int)i0;
+        while (hp) {
+            int q = stack[--hp], qx = q % W, qy = q / W;
+            area++;
+            dsum += dev ? dev[q] : 0;
+            static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+            for (int d = 0; d < 4; d++) {
+                int rx = qx + dx[d], ry = qy + dy[d];
+                if (rx < 0 || ry < 0 || rx >= W || ry >= H)
+                    continue;
+                int r = ry * W + rx;
+                if (bin[r] == 0) {
+                    bin[r] = 3;
+                    stack[hp++] = r;
+                    lab[head++] = r;
+                }
+            }
+        }
+        int fill = area <= small || (dev && dsum / area > 0.5);
+        for (int k = 0; k < head; k++)
+            bin[lab[k]] = fill ? 1 : 2;
+    }
+    free(dev);
+    dev = NULL;
     int mx0 = W, my0 = H, mx1 = -1, my1 = -1;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -266,6 +541,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     *mask = m;
     m = NULL;
 out:
+    free(dev);
     free(bins);
     free(p);
     free(hf);
