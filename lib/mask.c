@@ -93,7 +93,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
     long outside = (long)W * H - (long)(gx1 - gx0) * (gy1 - gy0);
     if (outside < 200)
         return -1;
-    int step = (int)sqrt((double)outside / 20000.0);
+    int step = (int)sqrt((double)outside / 8000.0);
     if (step < 1)
         step = 1;
     double coef[3][6] = {{0}}, sigma = 0;
@@ -136,7 +136,6 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                 return -1;
             }
         long n = 0;
-        double ss = 0;
         for (int y = 0; y < H; y += step)
             for (int x = 0; x < W; x += step) {
                 if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
@@ -153,7 +152,6 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                 }
                 if (n < cap)
                     res[n++] = (float)sqrt(r2);
-                ss += r2;
             }
         if (pass < 2) {
             qsort(res, n, sizeof(float), cmp_float);
@@ -169,13 +167,14 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                 }
             sigma = k ? sqrt(s2 / k) : 1;
         }
-        (void)ss;
     }
     free(res);
     *sig = sigma;
     float scale = (float)(1.0 / (3 * sigma + 0.03));
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
+    /* Only a clean backdrop's deviation is used outside the grown box (see the caller). */
+    int clean = sigma < 0.04;
+    for (int y = clean ? 0 : gy0; y < (clean ? H : gy1); y++)
+        for (int x = clean ? 0 : gx0; x < (clean ? W : gx1); x++) {
             double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
             double phi[6] = {1, u, v, u * u, u * v, v * v};
             const float *p = pimg_tensor_at(t, x, y);
@@ -263,11 +262,10 @@ static int box_blur(float *m, int w, int h, int r)
     return 0;
 }
 
-pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
-                               pimg_tensor **mask, double mask_box[4], pimg_error *err)
+/* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
+static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+                             unsigned char *bin_out, pimg_error *err)
 {
-    if (!t || t->c < 3)
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "mask: need a colour tensor");
     int W = t->w, H = t->h;
     size_t n = (size_t)W * H;
     int bx0 = (int)fmax(0, floor(box[0])), by0 = (int)fmax(0, floor(box[1]));
@@ -284,10 +282,9 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     float *p = malloc(sizeof(float) * n);
     double *hf = calloc(NB, sizeof(double)), *hb = calloc(NB, sizeof(double));
     double *sf = malloc(sizeof(double) * NB), *sb = malloc(sizeof(double) * NB);
-    unsigned char *bin = malloc(n);
+    unsigned char *bin = bin_out;
     int *lab = malloc(sizeof(int) * n), *stack = malloc(sizeof(int) * n);
-    pimg_tensor *m = pimg_tensor_new(W, H, 1);
-    if (!bins || !p || !hf || !hb || !sf || !sb || !bin || !lab || !stack || !m) {
+    if (!bins || !p || !hf || !hb || !sf || !sb || !lab || !stack) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -343,7 +340,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     }
     /* A pixel that clearly departs from a smooth backdrop is product even when its colour is
      * common in the background (grey animal on grey paper). */
-    dev = malloc(sizeof(float) * n);
+    dev = calloc(n, sizeof(float));
     /* Fitted on a 5x5-smoothed copy: sensor noise and fabric weave average out, a product's
      * flat faint tint does not. */
     pimg_tensor *sm = pimg_tensor_new(W, H, 3);
@@ -500,18 +497,75 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     }
     free(dev);
     dev = NULL;
+    for (size_t i = 0; i < n; i++)
+        bin[i] = bin[i] != 2;
+out:
+    free(dev);
+    free(bins);
+    free(p);
+    free(hf);
+    free(hb);
+    free(sf);
+    free(sb);
+    free(lab);
+    free(stack);
+    return st;
+}
+
+/* Above this many pixels on the longest side the mask is estimated on a smaller copy and the
+ * binary result upsampled: the colour models and blob logic need no more, and it keeps
+ * detection + mask inside its time budget on a 1024 px analysis tensor. */
+#define MASK_WORK_SIDE 512
+
+pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+                               pimg_tensor **mask, double mask_box[4], pimg_error *err)
+{
+    if (!t || t->c < 3)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "mask: need a colour tensor");
+    int W = t->w, H = t->h;
+    size_t n = (size_t)W * H;
+    double f = (double)MASK_WORK_SIDE / (W > H ? W : H);
+    pimg_status st = PIMG_OK;
+    unsigned char *bin = malloc(n), *sbin = NULL;
+    pimg_tensor *small = NULL, *m = pimg_tensor_new(W, H, 1);
+    if (!bin || !m)
+        goto nomem;
+    if (f < 1) {
+        int sw = (int)lround(W * f), sh = (int)lround(H * f);
+        double sbox[4] = {box[0] * sw / W, box[1] * sh / H, box[2] * sw / W, box[3] * sh / H};
+        if (!(small = pimg_tensor_resize(t, sw, sh)) || !(sbin = malloc((size_t)sw * sh)))
+            goto nomem;
+        if ((st = mask_core(small, sbox, prior, sbin, err)))
+            goto out;
+        /* Bilinear upsampling of the 0/1 mask cut at one half: edges land within a
+         * working pixel of where they were, without blockiness. */
+        for (int y = 0; y < H; y++) {
+            double fy = (y + 0.5) * sh / H - 0.5;
+            fy = fy < 0 ? 0 : fy > sh - 1 ? sh - 1 : fy;
+            int y0 = (int)fy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+            double ay = fy - y0;
+            for (int x = 0; x < W; x++) {
+                double fx = (x + 0.5) * sw / W - 0.5;
+                fx = fx < 0 ? 0 : fx > sw - 1 ? sw - 1 : fx;
+                int x0 = (int)fx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
+                double ax = fx - x0;
+                double v = (1 - ay) * ((1 - ax) * sbin[(size_t)y0 * sw + x0] + ax * sbin[(size_t)y0 * sw + x1]) +
+                           ay * ((1 - ax) * sbin[(size_t)y1 * sw + x0] + ax * sbin[(size_t)y1 * sw + x1]);
+                bin[(size_t)y * W + x] = v >= 0.5;
+            }
+        }
+    } else if ((st = mask_core(t, box, prior, bin, err))) {
+        goto out;
+    }
     int mx0 = W, my0 = H, mx1 = -1, my1 = -1;
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            size_t i = (size_t)y * W + x;
-            bin[i] = bin[i] != 2;
-            if (bin[i]) {
+        for (int x = 0; x < W; x++)
+            if (bin[(size_t)y * W + x]) {
                 if (x < mx0) mx0 = x;
                 if (x > mx1) mx1 = x;
                 if (y < my0) my0 = y;
                 if (y > my1) my1 = y;
             }
-        }
     /* Feather inward: erode one pixel, then blur one pixel, so true background stays 0. */
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -524,10 +578,8 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
                 }
             m->data[(size_t)y * W + x] = keep ? 1.0f : 0.0f;
         }
-    if (box_blur(m->data, W, H, 1)) {
-        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if (box_blur(m->data, W, H, 1))
+        goto nomem;
     if (mask_box) {
         if (mx1 >= 0) {
             mask_box[0] = mx0;
@@ -540,17 +592,13 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     }
     *mask = m;
     m = NULL;
+    goto out;
+nomem:
+    st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
 out:
-    free(dev);
-    free(bins);
-    free(p);
-    free(hf);
-    free(hb);
-    free(sf);
-    free(sb);
     free(bin);
-    free(lab);
-    free(stack);
+    free(sbin);
+    pimg_tensor_free(small);
     pimg_tensor_free(m);
     return st;
 }
