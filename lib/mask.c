@@ -264,7 +264,7 @@ static int box_blur(float *m, int w, int h, int r)
 
 /* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
 static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
-                             unsigned char *bin_out, pimg_error *err)
+                             unsigned char *bin_out, double *backdrop_sigma, pimg_error *err)
 {
     int W = t->w, H = t->h;
     size_t n = (size_t)W * H;
@@ -359,7 +359,9 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
     }
     free(ch);
     double sig = 1;
+    *backdrop_sigma = 1;
     if (have_dev && !backdrop_deviation(sm, gx0, gy0, gx1, gy1, dev, &sig)) {
+        *backdrop_sigma = sig;
         /* On a clean backdrop (small residual) the product may also be trusted beyond the
          * box: a detection box that clipped a thin part (a cable, a tail) is repaired, since
          * only blobs reaching into the box are kept below. */
@@ -518,10 +520,11 @@ out:
 #define MASK_WORK_SIDE 512
 
 pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
-                               pimg_tensor **mask, double mask_box[4], pimg_error *err)
+                               pimg_tensor **mask, double mask_box[4], double *backdrop_sigma, pimg_error *err)
 {
     if (!t || t->c < 3)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "mask: need a colour tensor");
+    double sigma = 1;
     int W = t->w, H = t->h;
     size_t n = (size_t)W * H;
     double f = (double)MASK_WORK_SIDE / (W > H ? W : H);
@@ -535,7 +538,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
         double sbox[4] = {box[0] * sw / W, box[1] * sh / H, box[2] * sw / W, box[3] * sh / H};
         if (!(small = pimg_tensor_resize(t, sw, sh)) || !(sbin = malloc((size_t)sw * sh)))
             goto nomem;
-        if ((st = mask_core(small, sbox, prior, sbin, err)))
+        if ((st = mask_core(small, sbox, prior, sbin, &sigma, err)))
             goto out;
         /* Bilinear upsampling of the 0/1 mask cut at one half: edges land within a
          * working pixel of where they were, without blockiness. */
@@ -554,7 +557,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
                 bin[(size_t)y * W + x] = v >= 0.5;
             }
         }
-    } else if ((st = mask_core(t, box, prior, bin, err))) {
+    } else if ((st = mask_core(t, box, prior, bin, &sigma, err))) {
         goto out;
     }
     int mx0 = W, my0 = H, mx1 = -1, my1 = -1;
@@ -592,6 +595,8 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
     }
     *mask = m;
     m = NULL;
+    if (backdrop_sigma)
+        *backdrop_sigma = sigma;
     goto out;
 nomem:
     st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");

@@ -15,9 +15,11 @@
  * tensor t. prior (may be NULL) is a 1-channel foreground-evidence map of any size (resampled),
  * used to weight the first foreground colour model. On success *mask is a 1-channel tensor of
  * t's size (0..1) and, when mask_box is non-NULL, it receives the bounding box of mask >= 0.5
- * (or a copy of box when the mask is empty).
+ * (or a copy of box when the mask is empty). backdrop_sigma (may be NULL) receives the RMS
+ * residual (0..1 RGB units) of a smooth colour surface fitted to the pixels around the box:
+ * small (< 0.04) on a studio/plain backdrop, large on a cluttered scene.
  * Ownership: *mask written on success, freed with pimg_tensor_free. */
 pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
-                               pimg_tensor **mask, double mask_box[4], pimg_error *err);
+                               pimg_tensor **mask, double mask_box[4], double *backdrop_sigma, pimg_error *err);
 
 #endif
