@@ -118,6 +118,41 @@ pimg_status pimg_detect_model_load(const char *path, pimg_detect_model **out, pi
 
 void pimg_detect_model_free(pimg_detect_model *m) { free_model(m); }
 
+pimg_status pimg_detect_model_save(const pimg_detect_model *m, const char *path, pimg_error *err)
+{
+    if (!m)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no model to save");
+    const struct svm_model *s = m->svm;
+    int rc;
+    if (m->w) {
+        /* Collapsed linear model: dec = 1 * <w, x> - rho, the same value libsvm computes from
+         * all support vectors, in one line instead of thousands. */
+        struct svm_node nodes[PIMG_SAL_FEAT_DIM + 1];
+        int k = 0;
+        for (int j = 0; j < PIMG_SAL_FEAT_DIM; j++)
+            if (m->w[j] != 0.0) {
+                nodes[k].index = j + 1;
+                nodes[k++].value = m->w[j];
+            }
+        nodes[k].index = -1;
+        struct svm_node *sv[1] = {nodes};
+        double coef0[1] = {1.0}, *coef[1] = {coef0};
+        int nsv[2] = {1, 0};
+        struct svm_model c = *s;
+        c.l = 1;
+        c.SV = sv;
+        c.sv_coef = coef;
+        c.nSV = nsv;
+        c.sv_indices = NULL;
+        rc = svm_save_model(path, &c);
+    } else {
+        rc = svm_save_model(path, s);
+    }
+    if (rc != 0)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write model", path);
+    return PIMG_OK;
+}
+
 double pimg_detect_model_score(const pimg_detect_model *m, const float *feat)
 {
     if (!m)

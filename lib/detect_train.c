@@ -560,15 +560,6 @@ static int calibrate(pimg_detect_model *m, const sample *val, int n)
     return 0;
 }
 
-pimg_status pimg_detect_model_save(const pimg_detect_model *m, const char *path, pimg_error *err)
-{
-    if (!m)
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no model to save");
-    if (svm_save_model(path, pimg_detect_model_svm(m)) != 0)
-        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write model: %s", path, strerror(errno));
-    return PIMG_OK;
-}
-
 pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model **model, cJSON **report,
                               pimg_error *err)
 {

@@ -40,9 +40,6 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o);
 pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model **model, cJSON **report,
                               pimg_error *err);
 
-/* Writes the model as a libsvm model file. */
-pimg_status pimg_detect_model_save(const pimg_detect_model *m, const char *path, pimg_error *err);
-
 /* Scores m (NULL: the no-model heuristic) with the full detector (proposals, scorer, mask) on
  * the test split's composites of o (same seed, same split as training). *metrics: hit50,
  * mean_iou, mask_iou, per-kind figures, ms per image. Ownership: caller frees *metrics. */
