@@ -341,12 +341,6 @@ pimg_status pimg_composite_make(const pimg_composite_src *s, const pimg_composit
     /* Tilt and place: inverse-map canvas pixels into the (premultiplied) object. */
     double ang = urange(r, -10, 10) * M_PI / 180, ca = cos(ang), sa = sin(ang);
     double ew = fabs(ow * ca) + fabs(oh * sa), eh = fabs(ow * sa) + fabs(oh * ca);
-    /* A frame-filling product (fill above 0.9) may be cut by the frame: let its extent run up
-     * to 8% past the edges; the label is then the visible part, as a photographer's crop. */
-    if (fill > 0.9) {
-        ew *= 0.84;
-        eh *= 0.84;
-    }
     /* Photographers frame the product near the centre: the mean of two uniform draws gives a
      * triangular position prior that still reaches every edge. */
     double cx = 0.5 * (urange(r, fmin(ew / 2, W / 2.0), fmax(W - ew / 2, W / 2.0)) +

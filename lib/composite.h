@@ -39,8 +39,7 @@ typedef struct {
     int background;  /* background index, or -1 for a synthetic plain background */
     int object;      /* object index */
     int shadow;      /* -1 random, 0 none, 1 soft shadow */
-    double min_fill, max_fill; /* object's longest side as a share of the frame (0 = defaults
-                                * 0.3, 0.9); above 0.9 the object may be cut by the frame */
+    double min_fill, max_fill; /* object's longest side as a share of the frame (0 = defaults) */
 } pimg_composite_spec;
 
 /* Renders one composite. On success *img is 3-channel 0..1, *mask (may be NULL to skip) is the

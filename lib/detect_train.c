@@ -145,9 +145,8 @@ static pimg_status split_composite(const split_set *s, const pimg_detect_train_o
     *plain = s->nbg[split] == 0 || pimg_rand_uniform(&r) < 0.35;
     sp.background = *plain ? -1 : s->bg[split][(int)(pimg_rand_uniform(&r) * s->nbg[split]) % s->nbg[split]];
     if (*plain) {
-        /* Studio shots often fill the frame, sometimes cropped by it (see composite.c). */
-        sp.min_fill = 0.4;
-        sp.max_fill = pimg_rand_uniform(&r) < 0.3 ? 1.1 : 0.95;
+        sp.min_fill = 0.35;
+        sp.max_fill = 0.95;
     } else {
         /* Smaller than this and the background photo's own subject, not the pasted product,
          * is the honest "main object": such composites teach the wrong answer. */
