@@ -55,6 +55,8 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static int csv_fields(char *line, char **f, int max);
+
 /* ---- data split ------------------------------------------------------------------------------ */
 
 enum { SPLIT_TRAIN = 0, SPLIT_VAL, SPLIT_TEST };
@@ -560,11 +562,80 @@ static int calibrate(pimg_detect_model *m, const sample *val, int n)
     return 0;
 }
 
+/* Real photos with hand-checked boxes (CSV: file,x0,y0,x1,y1[,kind], files under
+ * data_dir/train, boxes in pixels of the file as stored): analysed at 1024 px like `pimg
+ * analyze`, split 70/30 by file with the seed, and appended to the training and validation
+ * samples. */
+static pimg_status add_real(const pimg_detect_train_opts *o, sample **tr, int *ntr, sample **va, int *nva,
+                            int *nreal_tr, int *nreal_va, pimg_error *err)
+{
+    FILE *fp = fopen(o->labels_csv, "r");
+    if (!fp)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open", o->labels_csv);
+    char line[4096], *f[16];
+    int col[6] = {-1, -1, -1, -1, -1, -1};
+    static const char *const want[6] = {"file", "x0", "y0", "x1", "y1", "kind"};
+    pimg_status st = PIMG_OK;
+    if (fgets(line, sizeof line, fp)) {
+        int nf = csv_fields(line, f, 16);
+        for (int i = 0; i < nf; i++)
+            for (int k = 0; k < 6; k++)
+                if (!strcmp(f[i], want[k]))
+                    col[k] = i;
+    }
+    if (col[0] < 0 || col[1] < 0 || col[2] < 0 || col[3] < 0 || col[4] < 0) {
+        fclose(fp);
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: needs file,x0,y0,x1,y1", o->labels_csv);
+    }
+    uint64_t r = o->seed * 31 + 5;
+    while (fgets(line, sizeof line, fp)) {
+        int nf = csv_fields(line, f, 16);
+        if (nf <= col[4] || !f[col[0]][0] || f[col[0]][0] == '#')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/train/%s", o->data_dir, f[col[0]]);
+        pimg_image *img = NULL;
+        pimg_tensor *t = NULL;
+        if ((st = pimg_image_load_file(path, NULL, &img, err)) ||
+            (st = pimg_image_tensor(img, PIMG_ANALYSIS_SIDE, &t, err))) {
+            pimg_image_free(img);
+            break;
+        }
+        double sc = (double)t->w / pimg_image_input_width(img);
+        pimg_image_free(img);
+        double box[4];
+        for (int k = 0; k < 4; k++)
+            box[k] = atof(f[col[k + 1]]) * sc;
+        int plain = col[5] >= 0 && nf > col[5] && !strcmp(f[col[5]], "plain");
+        int to_val = pimg_rand_uniform(&r) < 0.3;
+        sample **v = to_val ? va : tr;
+        int *n = to_val ? nva : ntr;
+        sample *nv = realloc(*v, sizeof(sample) * (*n + 1));
+        if (!nv) {
+            pimg_tensor_free(t);
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        *v = nv;
+        st = sample_make(t, box, plain, &r, &nv[*n], err);
+        pimg_tensor_free(t);
+        if (st)
+            break;
+        (*n)++;
+        (*(to_val ? nreal_va : nreal_tr))++;
+    }
+    fclose(fp);
+    if (!st)
+        say(o, "real labelled photos: %d train, %d val", *nreal_tr, *nreal_va);
+    return st;
+}
+
 pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model **model, cJSON **report,
                               pimg_error *err)
 {
     split_set ss;
     sample *tr = NULL, *va = NULL;
+    int ntr = o->n_train, nva = o->n_val, nreal_tr = 0, nreal_va = 0;
     tset t = {0};
     pimg_detect_model *best = NULL;
     cJSON *rep = NULL;
@@ -575,16 +646,18 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     say(o, "data: %d objects (train %d / val %d / test %d), %d backgrounds (%d / %d / %d)",
         pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], pimg_composite_n_backgrounds(ss.src),
         ss.nbg[0], ss.nbg[1], ss.nbg[2]);
-    if ((st = make_samples(&ss, o, SPLIT_TRAIN, o->n_train, &tr, err)))
+    if ((st = make_samples(&ss, o, SPLIT_TRAIN, ntr, &tr, err)))
         goto out;
-    if ((st = make_samples(&ss, o, SPLIT_VAL, o->n_val, &va, err)))
+    if ((st = make_samples(&ss, o, SPLIT_VAL, nva, &va, err)))
+        goto out;
+    if (o->labels_csv && (st = add_real(o, &tr, &ntr, &va, &nva, &nreal_tr, &nreal_va, err)))
         goto out;
     say(o, "features ready in %.1f s", (now_ms() - t0) / 1e3);
     {
         /* Proposal recall bounds what any scorer can reach: report it. */
         int r50 = 0, r70 = 0;
         double np_ = 0;
-        for (int i = 0; i < o->n_val; i++) {
+        for (int i = 0; i < nva; i++) {
             double mx = 0;
             for (int k = 0; k < va[i].n; k++)
                 mx = fmax(mx, va[i].iou[k]);
@@ -592,10 +665,10 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             r70 += mx >= 0.7;
             np_ += va[i].n;
         }
-        say(o, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / o->n_val,
-            (double)r70 / o->n_val, np_ / o->n_val);
+        say(o, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / nva,
+            (double)r70 / nva, np_ / nva);
     }
-    if (initial_set(tr, o->n_train, o->seed, &t))
+    if (initial_set(tr, ntr, o->seed, &t))
         goto nomem;
     int npos = 0;
     for (int i = 0; i < t.n; i++)
@@ -639,7 +712,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         pimg_detect_model *m = svm ? pimg_detect_model_wrap(svm) : NULL;
         if (!m)
             goto nomem;
-        val_result v = validate(m, va, o->n_val, NULL, NULL);
+        val_result v = validate(m, va, nva, NULL, NULL);
         char nb[64];
         say(o, "search %-24s val loss %.4f hit50 %.3f (%d SV, %.1f s)", cfg_name(&grid[g], nb, sizeof nb), v.loss,
             v.hit50, svm_get_nr_sv(pimg_detect_model_svm(m)), (now_ms() - ts) / 1e3);
@@ -660,7 +733,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             pimg_detect_model_free(m);
         }
     }
-    bv.loss = validate(best, va, o->n_val, NULL, NULL).loss;
+    bv.loss = validate(best, va, nva, NULL, NULL).loss;
     char nb[64];
     say(o, "chosen: %s", cfg_name(&grid[bi], nb, sizeof nb));
     cJSON_AddStringToObject(rep, "chosen", nb);
@@ -675,7 +748,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             stop = "time_budget";
             break;
         }
-        int added = mine(best, tr, o->n_train, &t);
+        int added = mine(best, tr, ntr, &t);
         if (added < 0)
             goto nomem;
         if (added == 0) {
@@ -687,7 +760,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         pimg_detect_model *m = svm ? pimg_detect_model_wrap(svm) : NULL;
         if (!m)
             goto nomem;
-        val_result v = validate(m, va, o->n_val, NULL, NULL);
+        val_result v = validate(m, va, nva, NULL, NULL);
         say(o, "round %d: +%d hard negatives (set %d), val loss %.4f hit50 %.3f (%.1f s)", round, added, t.n, v.loss,
             v.hit50, (now_ms() - ts) / 1e3);
         cJSON *e = val_json(&v);
@@ -706,7 +779,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         }
     }
     cJSON_AddStringToObject(rep, "stopped", stop);
-    if (calibrate(best, va, o->n_val))
+    if (calibrate(best, va, nva))
         goto nomem;
     cJSON_AddItemToObject(rep, "validation", val_json(&bv));
     say(o, "training done in %.1f s (%s)", (now_ms() - t0) / 1e3, stop);
@@ -718,6 +791,12 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     cJSON_AddNumberToObject(data, "objects", pimg_composite_n_objects(ss.src));
     cJSON_AddNumberToObject(data, "backgrounds", pimg_composite_n_backgrounds(ss.src));
     cJSON_AddNumberToObject(data, "composite_side", o->side);
+    if (o->labels_csv) {
+        cJSON *real = cJSON_AddObjectToObject(data, "real_labelled");
+        cJSON_AddStringToObject(real, "labels", o->labels_csv);
+        cJSON_AddNumberToObject(real, "train", nreal_tr);
+        cJSON_AddNumberToObject(real, "val", nreal_va);
+    }
     cJSON *split = cJSON_AddObjectToObject(rep, "split");
     cJSON_AddNumberToObject(split, "seed", (double)o->seed);
     cJSON_AddStringToObject(split, "by", "object and background (70/15/15), before compositing");
@@ -745,10 +824,10 @@ nomem:
     st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory (training)");
 out:
     if (tr)
-        for (int i = 0; i < o->n_train; i++)
+        for (int i = 0; i < ntr; i++)
             sample_free(&tr[i]);
     if (va)
-        for (int i = 0; i < o->n_val; i++)
+        for (int i = 0; i < nva; i++)
             sample_free(&va[i]);
     free(tr);
     free(va);

@@ -26,6 +26,8 @@ static const char train_help[] =
     "  --test N         test composites (150)\n"
     "  --rounds N       max hard-negative mining rounds (3; none starts after 6 minutes)\n"
     "  --side N         composite longest side in px (384)\n"
+    "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
+    "                   split 70/30 by file and added to the training / validation samples\n"
     "  --dump OUTDIR    instead of training, write composites of --split (train|val|test, default\n"
     "                   val) as JPEGs + labels.csv into OUTDIR (count: --val/--train/--test)\n"
     "  --split S        split for --dump\n";
@@ -77,9 +79,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_MODEL: a->model = optarg; break;
         case O_DUMP: a->dump = optarg; break;
         case O_SPLIT: a->split = optarg; break;
-        case 'l':
-            fprintf(stderr, "pimg: --labels is not used by the detector (boxes come from composites)\n");
-            return 2;
+        case 'l': a->t.labels_csv = optarg; break;
         case O_SEED:
         case O_TRAIN:
         case O_VAL:
