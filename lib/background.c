@@ -70,7 +70,13 @@ static pimg_status blend_in(pimg_image *img, VipsImage *base, VipsImage *bg, Vip
     }
     VipsImage *v[] = {d, p, s, r};
     unref_all(v, 4);
-    pimg_image_set_vips(img, u);
+    /* Computed once: the compliance check and the encoder both read the result, and a lazy
+     * pipeline would run the whole blend (and blur) twice. */
+    VipsImage *mem = vips_image_copy_memory(u);
+    g_object_unref(u);
+    if (!mem)
+        return pimg_error_vips(err, PIMG_ERR_INTERNAL, "background blend");
+    pimg_image_set_vips(img, mem);
     return PIMG_OK;
 }
 
@@ -91,21 +97,26 @@ pimg_status pimg_background_blur(pimg_image *img, const pimg_tensor *mask, pimg_
      * for a fraction of the cost. Normalised convolution keeps product colours out. */
     double sigma_full = fmax(W, H) / 60.0, k = fmax(1.0, sigma_full / 4.0);
     VipsImage *f = NULL, *inv = NULL, *wimg = NULL, *sm = NULL, *sw = NULL, *bn = NULL, *bd = NULL, *bd2 = NULL,
-              *q = NULL, *up = NULL, *upc = NULL;
+              *q0 = NULL, *q = NULL, *up = NULL, *upc = NULL;
     if (vips_cast(base, &f, VIPS_FORMAT_FLOAT, NULL) || vips_linear1(m, &inv, -1.0, 1.0, NULL) ||
-        vips_multiply(f, inv, &wimg, NULL) || vips_resize(wimg, &sm, 1.0 / k, NULL) ||
-        vips_resize(inv, &sw, 1.0 / k, NULL) ||
+        vips_multiply(f, inv, &wimg, NULL) ||
+        vips_resize(wimg, &sm, 1.0 / k, "kernel", VIPS_KERNEL_LINEAR, NULL) ||
+        vips_resize(inv, &sw, 1.0 / k, "kernel", VIPS_KERNEL_LINEAR, NULL) ||
         vips_gaussblur(sm, &bn, fmin(sigma_full, 4.0), "precision", VIPS_PRECISION_FLOAT, NULL) ||
         vips_gaussblur(sw, &bd, fmin(sigma_full, 4.0), "precision", VIPS_PRECISION_FLOAT, NULL) ||
-        vips_linear1(bd, &bd2, 1.0, 1e-4, NULL) || vips_divide(bn, bd2, &q, NULL) ||
-        vips_resize(q, &up, (double)W / q->Xsize, "vscale", (double)H / q->Ysize, NULL) ||
+        vips_linear1(bd, &bd2, 1.0, 1e-4, NULL) || vips_divide(bn, bd2, &q0, NULL) ||
+        /* materialise the small blurred plate: otherwise every output tile of the upsample
+         * re-runs the shrink and the blur of its source area */
+        !(q = vips_image_copy_memory(q0)) ||
+        vips_resize(q, &up, (double)W / q->Xsize, "vscale", (double)H / q->Ysize, "kernel", VIPS_KERNEL_LINEAR,
+                    NULL) ||
         vips_embed(up, &upc, 0, 0, W, H, "extend", VIPS_EXTEND_COPY, NULL)) {
         st = pimg_error_vips(err, PIMG_ERR_INTERNAL, "background blur");
     } else {
         st = blend_in(img, f, upc, m, err);
     }
-    VipsImage *v[] = {base, m, f, inv, wimg, sm, sw, bn, bd, bd2, q, up, upc};
-    unref_all(v, 13);
+    VipsImage *v[] = {base, m, f, inv, wimg, sm, sw, bn, bd, bd2, q0, q, up, upc};
+    unref_all(v, 14);
     return st;
 }
 
