@@ -197,7 +197,10 @@ START_TEST(composites_are_found_and_timed_at_1024)
     fprintf(stderr, "plain composites at 1024 px: %d/%d found, %.1f ms CPU mean, %.1f ms worst\n", hits, n,
             total_ms / n, worst_ms);
     ck_assert_int_ge(hits, n - 1);
+#ifndef __SANITIZE_ADDRESS__
+    /* the budget holds for the optimised build; sanitizer builds run several times slower */
     ck_assert_double_lt(total_ms / n, 80.0);
+#endif
     pimg_detect_model_free(m);
     pimg_composite_src_free(src);
 }
