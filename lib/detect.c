@@ -231,6 +231,10 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
                             pimg_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (!t || t->c < 3)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "detect: need a colour tensor");
+    if (t->w < 16 || t->h < 16)
+        return PIMG_OK; /* too small to hold a product worth boxing: nothing found */
     pimg_scene *s = NULL;
     pimg_status st = pimg_scene_make(t, PIMG_SAL_SIDE, &s, err);
     if (st)
@@ -278,6 +282,18 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
         if (cs >= bs || (sigma < clean_thr && pimg_box_iou(mbox, box) >= 0.3)) {
             memcpy(box, mbox, sizeof box);
             bs = fmax(bs, cs);
+        }
+    }
+    /* A box whose colour-model mask holds no product pixel at all is a box on nothing (a
+     * blank frame): report no product rather than an arbitrary window. */
+    {
+        long on = 0, npx = (long)out->mask->w * out->mask->h;
+        for (long i = 0; i < npx && !on; i++)
+            on = out->mask->data[i] >= 0.5f;
+        if (!on) {
+            pimg_tensor_free(out->mask);
+            out->mask = NULL;
+            goto out;
         }
     }
     out->found = 1;
