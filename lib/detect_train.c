@@ -28,7 +28,7 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->seed = 42;
-    o->n_train = 400;
+    o->n_train = 800;
     o->n_val = 120;
     o->n_test = 150;
     o->max_rounds = 3;

@@ -25,7 +25,7 @@ typedef void (*pimg_progress_fn)(void *ctx, const char *msg);
 typedef struct {
     const char *data_dir;   /* holds objects/ and train/ */
     uint64_t seed;          /* split and composites (default 42) */
-    int n_train, n_val, n_test; /* composites per split (defaults 400, 120, 150) */
+    int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */

@@ -21,7 +21,7 @@ static const char train_help[] =
     "Progress goes to stderr, the metrics JSON to stdout; the model card is written next to\n"
     "MODEL with the extension .json (models/detect.svm -> models/detect.json).\n"
     "  --seed N         split and composite seed (42)\n"
-    "  --train N        training composites (400)\n"
+    "  --train N        training composites (800)\n"
     "  --val N          validation composites (120)\n"
     "  --test N         test composites (150)\n"
     "  --rounds N       max hard-negative mining rounds (3; none starts after 6 minutes)\n"
