@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "align.h"
+#include "background.h"
 #include "detect.h"
 #include "enhance.h"
 #include "level.h"
@@ -80,7 +81,8 @@ pimg_status pimg_analysis_init(pimg_analysis *a)
     a->quality = cJSON_CreateObject();
     a->details = cJSON_CreateObject();
     a->timings = cJSON_CreateObject();
-    if (!a->quality || !a->details || !a->timings) {
+    a->compliance = cJSON_CreateObject();
+    if (!a->quality || !a->details || !a->timings || !a->compliance) {
         pimg_analysis_clear(a);
         return PIMG_ERR_NOMEM;
     }
@@ -92,6 +94,7 @@ void pimg_analysis_clear(pimg_analysis *a)
     cJSON_Delete(a->quality);
     cJSON_Delete(a->details);
     cJSON_Delete(a->timings);
+    cJSON_Delete(a->compliance);
     memset(a, 0, sizeof *a);
 }
 
@@ -120,6 +123,7 @@ cJSON *pimg_analysis_to_json(const pimg_analysis *a, const char *file)
     }
     cJSON_AddNumberToObject(o, "box_confidence", round_to(a->box_confidence, 1e-4));
     cJSON_AddItemToObject(o, "quality", cJSON_Duplicate(a->quality, 1));
+    cJSON_AddItemToObject(o, "compliance", cJSON_Duplicate(a->compliance, 1));
     cJSON *ap = cJSON_AddArrayToObject(o, "applied");
     for (int i = 0; i < a->n_applied; i++)
         cJSON_AddItemToArray(ap, cJSON_CreateString(a->applied[i]));
@@ -241,7 +245,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
     }
     if ((st = check_deadline(o, err)))
         return st;
-    if (o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) {
+    if ((o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || o->background != PIMG_BG_KEEP) {
         t = now_ms();
         if ((st = pimg_detect_run(pimg_models_detect(models), s->upright, &s->det, err)))
             return st;
@@ -250,6 +254,13 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
         if (s->det.found) {
             box_to_input(a, s, a->rotation);
             a->box_confidence = s->det.confidence;
+        }
+        /* Compliance of the photo as uploaded (the enhance path replaces it with the output's). */
+        cJSON *c = pimg_compliance_measure(s->upright, s->det.found ? s->det.mask : NULL,
+                                           a->width > a->height ? a->width : a->height);
+        if (c) {
+            cJSON_Delete(a->compliance);
+            a->compliance = c;
         }
         add_timing(a, "detect", t);
     }
@@ -311,6 +322,69 @@ static pimg_status apply_align(pimg_image *img, const pimg_pipeline_opts *o, con
     return PIMG_OK;
 }
 
+/* Background and crop, after orient/level/enhance. The mask lives on the upright analysis
+ * tensor; a level rotation already applied at full resolution is replayed on the mask (turn
+ * about the centre, keep the centred inner rectangle, as pimg_level_apply does with crop on),
+ * so the white/blur edge follows the product exactly. Skipped (with a note) after `align`,
+ * whose homography the mask does not follow. */
+static pimg_status apply_background(pimg_image *img, const pimg_pipeline_opts *o, run_state *s, pimg_analysis *a,
+                                    int up_w, int up_h, pimg_error *err)
+{
+    cJSON *j = cJSON_AddObjectToObject(a->details, "background");
+    if (!s->det.found || !s->det.mask) {
+        cJSON_AddStringToObject(j, "note", "no product found; background and crop skipped");
+        return PIMG_OK;
+    }
+    if (!up_w) {
+        cJSON_AddStringToObject(j, "note", "image was aligned to a reference; background and crop skipped");
+        return PIMG_OK;
+    }
+    int levelled = 0;
+    for (int i = 0; i < a->n_applied; i++)
+        levelled |= !strcmp(a->applied[i], "level");
+    pimg_tensor *m = NULL;
+    pimg_status st = pimg_background_mask_for_level(s->det.mask, levelled ? a->level : 0.0, up_w, up_h,
+                                                    pimg_image_width(img), pimg_image_height(img), &m, err);
+    if (st)
+        return st;
+    if (o->background == PIMG_BG_BLUR || o->background == PIMG_BG_WHITE) {
+        st = o->background == PIMG_BG_BLUR ? pimg_background_blur(img, m, err) : pimg_background_white(img, m, 0, err);
+        if (st)
+            goto out;
+        cJSON_AddStringToObject(j, "mode", o->background == PIMG_BG_BLUR ? "blur" : "white");
+        mark_applied(a, "background");
+    }
+    if (o->ops & PIMG_OP_CROP) {
+        int in_long = a->width > a->height ? a->width : a->height;
+        st = pimg_background_crop(img, &m, o->fill, o->background == PIMG_BG_WHITE, 1000, in_long, err);
+        if (st == PIMG_ERR_NOT_FOUND) {
+            cJSON_AddStringToObject(j, "note", "empty product mask; crop skipped");
+            st = PIMG_OK;
+        } else if (st) {
+            goto out;
+        } else {
+            cJSON_AddNumberToObject(j, "fill", o->fill);
+            mark_applied(a, "crop");
+        }
+    }
+    /* Compliance of what is delivered: measured on a 1024 px copy of the finished pixels. */
+    pimg_tensor *ft = NULL;
+    if ((st = pimg_background_image_tensor(img, PIMG_ANALYSIS_SIDE, &ft, err)))
+        goto out;
+    int w = pimg_image_width(img), h = pimg_image_height(img), ls = w > h ? w : h;
+    if (o->max_side > 0 && ls > o->max_side)
+        ls = o->max_side;
+    cJSON *c = pimg_compliance_measure(ft, m, ls);
+    pimg_tensor_free(ft);
+    if (c) {
+        cJSON_Delete(a->compliance);
+        a->compliance = c;
+    }
+out:
+    pimg_tensor_free(m);
+    return st;
+}
+
 pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
                                   const pimg_pipeline_opts *opts, pimg_analysis *a, void **jpeg,
                                   size_t *jpeg_len, pimg_error *err)
@@ -325,6 +399,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     if (st || (st = check_deadline(opts, err)))
         goto out;
     double t = now_ms();
+    int up_w = 0, up_h = 0; /* full-resolution size in the upright frame, before levelling */
     if (opts->ops & PIMG_OP_ALIGN && opts->reference) {
         /* Registration defines the whole geometry: it replaces orient/level. */
         if ((st = apply_align(img, opts, &s, a, err)))
@@ -335,6 +410,8 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
                 goto out;
             mark_applied(a, "orient");
         }
+        up_w = pimg_image_width(img);
+        up_h = pimg_image_height(img);
         if ((opts->ops & PIMG_OP_LEVEL) && a->level != 0.0) {
             if ((st = pimg_level_apply(img, a->level, 1, err)))
                 goto out;
@@ -350,8 +427,10 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
         for (int i = 0; i < n; i++)
             mark_applied(a, steps[i]);
     }
-    if ((opts->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || opts->background != PIMG_BG_KEEP)
-        cJSON_AddStringToObject(a->details, "background", "background and crop not implemented yet");
+    if ((opts->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || opts->background != PIMG_BG_KEEP) {
+        if ((st = apply_background(img, opts, &s, a, up_w, up_h, err)))
+            goto out;
+    }
     add_timing(a, "apply", t);
     if ((st = check_deadline(opts, err)))
         goto out;

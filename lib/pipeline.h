@@ -69,6 +69,7 @@ typedef struct {
     cJSON *quality;          /* owned object: scores */
     cJSON *details;          /* owned object: per-step parameters and notes */
     cJSON *timings;          /* owned object: milliseconds per stage */
+    cJSON *compliance;       /* owned object: marketplace checks (background, fill, size, sharpness) */
 } pimg_analysis;
 
 /* Initialises a to empty (owned JSON objects allocated). NOMEM on failure. */

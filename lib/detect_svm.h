@@ -1,0 +1,32 @@
+/* detect_svm.h — lib-internal: the libsvm box scorer shared by detection and its trainer.
+ *
+ * The model file is a plain libsvm model (svm_save_model) over PIMG_SAL_FEAT_DIM features of
+ * saliency.h; a Platt sigmoid fitted by the trainer on held-out boxes is stored in libsvm's
+ * own probA/probB fields, so the file stays readable by stock libsvm tools. */
+#ifndef PIMG_DETECT_SVM_H
+#define PIMG_DETECT_SVM_H
+
+#include <libsvm/svm.h>
+
+#include "detect.h"
+#include "saliency.h"
+
+/* Wraps a trained libsvm model; the wrapper takes ownership of svm (freed with
+ * pimg_detect_model_free). NULL on no memory (svm is then freed too). */
+pimg_detect_model *pimg_detect_model_wrap(struct svm_model *svm);
+
+/* Borrowed libsvm model inside m (valid while m lives). */
+const struct svm_model *pimg_detect_model_svm(const pimg_detect_model *m);
+
+/* Decision value of one feature vector: > 0 means "the whole product". m == NULL: NAN. */
+double pimg_detect_model_score(const pimg_detect_model *m, const float *feat);
+
+/* 0..1 confidence of a decision value (Platt sigmoid when fitted, else a fixed logistic). */
+double pimg_detect_model_confidence(const pimg_detect_model *m, double score);
+
+/* Scores boxes[0..n) of scene s (m == NULL: the saliency heuristic) into scores (may be NULL)
+ * and returns the index of the best, -1 when n == 0. */
+int pimg_detect_pick(const pimg_detect_model *m, const pimg_scene *s, double (*boxes)[4], int n,
+                     double *scores);
+
+#endif

@@ -1,0 +1,609 @@
+/* mask.c — box-seeded colour-model foreground mask (see mask.h). */
+#include "mask.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { NB = 4096 };
+
+static int bin_of(const float *p)
+{
+    int r = (int)(p[0] * 15.99f), g = (int)(p[1] * 15.99f), b = (int)(p[2] * 15.99f);
+    r = r < 0 ? 0 : r > 15 ? 15 : r;
+    g = g < 0 ? 0 : g > 15 ? 15 : g;
+    b = b < 0 ? 0 : b > 15 ? 15 : b;
+    return (r << 8) | (g << 4) | b;
+}
+
+/* Normalises a histogram after spreading each bin over its 3x3x3 neighbours: JPEG noise and
+ * shading move a colour by a bin or so, and an unsmoothed model would call that "unseen". */
+static void smooth_hist(const double *in, double *out)
+{
+    double tot = 0;
+    for (int r = 0; r < 16; r++)
+        for (int g = 0; g < 16; g++)
+            for (int b = 0; b < 16; b++) {
+                double acc = 0;
+                for (int dr = -1; dr <= 1; dr++)
+                    for (int dg = -1; dg <= 1; dg++)
+                        for (int db = -1; db <= 1; db++) {
+                            int rr = r + dr, gg = g + dg, bb = b + db;
+                            if (rr < 0 || gg < 0 || bb < 0 || rr > 15 || gg > 15 || bb > 15)
+                                continue;
+                            acc += in[(rr << 8) | (gg << 4) | bb] * ((dr || dg || db) ? 0.25 : 1.0);
+                        }
+                out[(r << 8) | (g << 4) | b] = acc;
+                tot += acc;
+            }
+    for (int i = 0; i < NB; i++)
+        out[i] = out[i] / (tot > 0 ? tot : 1) + 1e-7;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Solves the 6x6 system A x = b in place (Gaussian elimination, partial pivoting); -1 when
+ * singular. */
+static int solve6(double A[6][6], double b[6], double x[6])
+{
+    for (int c = 0; c < 6; c++) {
+        int piv = c;
+        for (int r = c + 1; r < 6; r++)
+            if (fabs(A[r][c]) > fabs(A[piv][c]))
+                piv = r;
+        if (fabs(A[piv][c]) < 1e-12)
+            return -1;
+        for (int k = 0; k < 6; k++) {
+            double t = A[c][k];
+            A[c][k] = A[piv][k];
+            A[piv][k] = t;
+        }
+        double t = b[c];
+        b[c] = b[piv];
+        b[piv] = t;
+        for (int r = c + 1; r < 6; r++) {
+            double f = A[r][c] / A[c][c];
+            for (int k = c; k < 6; k++)
+                A[r][k] -= f * A[c][k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = 5; c >= 0; c--) {
+        double acc = b[c];
+        for (int k = c + 1; k < 6; k++)
+            acc -= A[c][k] * x[k];
+        x[c] = acc / A[c][c];
+    }
+    return 0;
+}
+
+/* Deviation from a smooth backdrop: a quadratic colour surface (per channel) is fitted, with
+ * one outlier-rejecting refit, to the pixels outside the grown box; each pixel's distance to
+ * it over 3 sigma of the fit's residuals (plus a floor) is written to dev. On a studio sweep
+ * the surface predicts the background everywhere, so a product whose colours also occur in
+ * the backdrop still stands out; on a cluttered photo sigma is large and dev stays small,
+ * leaving the decision to the colour models. Returns -1 when nothing could be fitted. */
+static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, int gy1, float *dev, double *sig)
+{
+    int W = t->w, H = t->h;
+    long outside = (long)W * H - (long)(gx1 - gx0) * (gy1 - gy0);
+    if (outside < 200)
+        return -1;
+    int step = (int)sqrt((double)outside / 8000.0);
+    if (step < 1)
+        step = 1;
+    double coef[3][6] = {{0}}, sigma = 0;
+    long cap = ((long)W / step + 1) * ((long)H / step + 1);
+    float *res = malloc(sizeof(float) * cap);
+    if (!res)
+        return -1;
+    /* Three fits: all samples, then the inliers of the previous fit twice. The inlier band
+     * comes from the median residual, which a dark product outside the box cannot inflate. */
+    for (int pass = 0; pass < 3; pass++) {
+        double A[3][6][6] = {{{0}}}, b[3][6] = {{0}};
+        for (int y = 0; y < H; y += step)
+            for (int x = 0; x < W; x += step) {
+                if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
+                    continue;
+                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+                double phi[6] = {1, u, v, u * u, u * v, v * v};
+                const float *p = pimg_tensor_at(t, x, y);
+                if (pass) {
+                    double r2 = 0;
+                    for (int c = 0; c < 3; c++) {
+                        double pr = 0;
+                        for (int k = 0; k < 6; k++)
+                            pr += coef[c][k] * phi[k];
+                        r2 += (p[c] - pr) * (p[c] - pr);
+                    }
+                    if (sqrt(r2) > 3 * sigma + 0.01)
+                        continue;
+                }
+                for (int c = 0; c < 3; c++)
+                    for (int i = 0; i < 6; i++) {
+                        b[c][i] += phi[i] * p[c];
+                        for (int k = 0; k < 6; k++)
+                            A[c][i][k] += phi[i] * phi[k];
+                    }
+            }
+        for (int c = 0; c < 3; c++)
+            if (solve6(A[c], b[c], coef[c])) {
+                free(res);
+                return -1;
+            }
+        long n = 0;
+        for (int y = 0; y < H; y += step)
+            for (int x = 0; x < W; x += step) {
+                if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
+                    continue;
+                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+                double phi[6] = {1, u, v, u * u, u * v, v * v};
+                const float *p = pimg_tensor_at(t, x, y);
+                double r2 = 0;
+                for (int c = 0; c < 3; c++) {
+                    double pr = 0;
+                    for (int k = 0; k < 6; k++)
+                        pr += coef[c][k] * phi[k];
+                    r2 += (p[c] - pr) * (p[c] - pr);
+                }
+                if (n < cap)
+                    res[n++] = (float)sqrt(r2);
+            }
+        if (pass < 2) {
+            qsort(res, n, sizeof(float), cmp_float);
+            sigma = n ? 1.4826 * res[n / 2] : 1;
+        } else {
+            /* final noise level: RMS of the inliers */
+            double s2 = 0;
+            long k = 0;
+            for (long i = 0; i < n; i++)
+                if (res[i] <= 3 * sigma + 0.01) {
+                    s2 += (double)res[i] * res[i];
+                    k++;
+                }
+            sigma = k ? sqrt(s2 / k) : 1;
+        }
+    }
+    free(res);
+    *sig = sigma;
+    float scale = (float)(1.0 / (3 * sigma + 0.03));
+    /* Only a clean backdrop's deviation is used outside the grown box (see the caller). */
+    int clean = sigma < 0.04;
+    for (int y = clean ? 0 : gy0; y < (clean ? H : gy1); y++)
+        for (int x = clean ? 0 : gx0; x < (clean ? W : gx1); x++) {
+            double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
+            double phi[6] = {1, u, v, u * u, u * v, v * v};
+            const float *p = pimg_tensor_at(t, x, y);
+            double r2 = 0;
+            for (int c = 0; c < 3; c++) {
+                double pr = 0;
+                for (int k = 0; k < 6; k++)
+                    pr += coef[c][k] * phi[k];
+                r2 += (p[c] - pr) * (p[c] - pr);
+            }
+            dev[(size_t)y * W + x] = (float)sqrt(r2) * scale;
+        }
+    return 0;
+}
+
+/* One separable pass of a square min/max filter on a 0/1 image via running counts:
+ * dilate (any 1 within r) or erode (all 1 within r; outside the image counts as 1, so the
+ * frame does not eat into a product that touches it). */
+static void morph_pass(const unsigned char *in, unsigned char *out, int w, int h, int r, int horizontal, int dilate)
+{
+    int n = horizontal ? w : h, lines = horizontal ? h : w;
+    for (int l = 0; l < lines; l++) {
+        int cnt = 0;
+#define AT(i) in[horizontal ? (size_t)l * w + (i) : (size_t)(i) * w + l]
+        for (int i = 0; i < r && i < n; i++)
+            cnt += AT(i);
+        for (int i = 0; i < n; i++) {
+            if (i + r < n)
+                cnt += AT(i + r);
+            if (i - r - 1 >= 0)
+                cnt -= AT(i - r - 1);
+            int lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
+            int v = dilate ? cnt > 0 : cnt == hi - lo + 1;
+            out[horizontal ? (size_t)l * w + i : (size_t)i * w + l] = (unsigned char)v;
+        }
+#undef AT
+    }
+}
+
+/* Morphological closing (square, radius r): bridges narrow notches so that product areas
+ * nearly enclosed by product (a white patch on a grey animal) become holes to fill. */
+static int close_mask(unsigned char *bin, int w, int h, int r)
+{
+    unsigned char *tmp = malloc((size_t)w * h);
+    if (!tmp)
+        return -1;
+    morph_pass(bin, tmp, w, h, r, 1, 1);
+    morph_pass(tmp, bin, w, h, r, 0, 1);
+    morph_pass(bin, tmp, w, h, r, 1, 0);
+    morph_pass(tmp, bin, w, h, r, 0, 0);
+    free(tmp);
+    return 0;
+}
+
+/* Separable box blur of radius r over a float image, in place. */
+static int box_blur(float *m, int w, int h, int r)
+{
+    float *tmp = malloc(sizeof(float) * (size_t)w * h);
+    if (!tmp)
+        return -1;
+    for (int y = 0; y < h; y++) {
+        const float *row = m + (size_t)y * w;
+        double acc = 0;
+        int cnt = 0;
+        for (int x = 0; x < r && x < w; x++, cnt++)
+            acc += row[x];
+        for (int x = 0; x < w; x++) {
+            if (x + r < w) { acc += row[x + r]; cnt++; }
+            if (x - r - 1 >= 0) { acc -= row[x - r - 1]; cnt--; }
+            tmp[(size_t)y * w + x] = (float)(acc / cnt);
+        }
+    }
+    for (int x = 0; x < w; x++) {
+        double acc = 0;
+        int cnt = 0;
+        for (int y = 0; y < r && y < h; y++, cnt++)
+            acc += tmp[(size_t)y * w + x];
+        for (int y = 0; y < h; y++) {
+            if (y + r < h) { acc += tmp[(size_t)(y + r) * w + x]; cnt++; }
+            if (y - r - 1 >= 0) { acc -= tmp[(size_t)(y - r - 1) * w + x]; cnt--; }
+            m[(size_t)y * w + x] = (float)(acc / cnt);
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
+/* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
+static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+                             unsigned char *bin_out, double *backdrop_sigma, pimg_error *err)
+{
+    int W = t->w, H = t->h;
+    size_t n = (size_t)W * H;
+    int bx0 = (int)fmax(0, floor(box[0])), by0 = (int)fmax(0, floor(box[1]));
+    int bx1 = (int)fmin(W, ceil(box[2])), by1 = (int)fmin(H, ceil(box[3]));
+    if (bx1 <= bx0 || by1 <= by0)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "mask: empty box");
+    int gx = (int)ceil(0.08 * (bx1 - bx0)) + 2, gy = (int)ceil(0.08 * (by1 - by0)) + 2;
+    int gx0 = bx0 - gx < 0 ? 0 : bx0 - gx, gy0 = by0 - gy < 0 ? 0 : by0 - gy;
+    int gx1 = bx1 + gx > W ? W : bx1 + gx, gy1 = by1 + gy > H ? H : by1 + gy;
+
+    pimg_status st = PIMG_OK;
+    float *dev = NULL;
+    unsigned short *bins = malloc(sizeof(unsigned short) * n);
+    float *p = malloc(sizeof(float) * n);
+    double *hf = calloc(NB, sizeof(double)), *hb = calloc(NB, sizeof(double));
+    double *sf = malloc(sizeof(double) * NB), *sb = malloc(sizeof(double) * NB);
+    unsigned char *bin = bin_out;
+    int *lab = malloc(sizeof(int) * n), *stack = malloc(sizeof(int) * n);
+    if (!bins || !p || !hf || !hb || !sf || !sb || !lab || !stack) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        bins[i] = (unsigned short)bin_of(t->data + i * t->c);
+
+    /* First models: inside the box weighted by saliency, outside the box as background. */
+    int has_bg = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            size_t i = (size_t)y * W + x;
+            if (x >= bx0 && x < bx1 && y >= by0 && y < by1) {
+                double w = 0.5;
+                if (prior)
+                    w = 0.1 + prior->data[(size_t)(y * prior->h / H) * prior->w + (size_t)x * prior->w / W];
+                hf[bins[i]] += w;
+            } else {
+                hb[bins[i]] += 1;
+                has_bg = 1;
+            }
+        }
+    if (!has_bg) /* the box is the whole frame: use its outer ring as the background guess */
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                if (x < W / 20 || y < H / 20 || x >= W - W / 20 || y >= H - H / 20)
+                    hb[bins[(size_t)y * W + x]] += 1;
+    for (int it = 0; it < 3; it++) {
+        smooth_hist(hf, sf);
+        smooth_hist(hb, sb);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                size_t i = (size_t)y * W + x;
+                if (x < gx0 || x >= gx1 || y < gy0 || y >= gy1) {
+                    p[i] = 0;
+                    continue;
+                }
+                double f = sf[bins[i]], b = sb[bins[i]];
+                /* Between the box and the grown box the product is less likely: halve its odds. */
+                if (x < bx0 || x >= bx1 || y < by0 || y >= by1)
+                    f *= 0.5;
+                p[i] = (float)(f / (f + b));
+            }
+        if (it == 2)
+            break;
+        memset(hf, 0, sizeof(double) * NB);
+        memset(hb, 0, sizeof(double) * NB);
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] > 0.5f)
+                hf[bins[i]] += 1;
+            else
+                hb[bins[i]] += 1;
+        }
+    }
+    /* A pixel that clearly departs from a smooth backdrop is product even when its colour is
+     * common in the background (grey animal on grey paper). */
+    dev = calloc(n, sizeof(float));
+    /* Fitted on a 5x5-smoothed copy: sensor noise and fabric weave average out, a product's
+     * flat faint tint does not. */
+    pimg_tensor *sm = pimg_tensor_new(W, H, 3);
+    float *ch = malloc(sizeof(float) * n);
+    int have_dev = 0;
+    if (dev && sm && ch) {
+        for (int c = 0; c < 3; c++) {
+            for (size_t i = 0; i < n; i++)
+                ch[i] = t->data[i * t->c + c];
+            if (box_blur(ch, W, H, 2))
+                break;
+            for (size_t i = 0; i < n; i++)
+                sm->data[i * 3 + c] = ch[i];
+            have_dev = c == 2;
+        }
+    }
+    free(ch);
+    double sig = 1;
+    *backdrop_sigma = 1;
+    if (have_dev && !backdrop_deviation(sm, gx0, gy0, gx1, gy1, dev, &sig)) {
+        *backdrop_sigma = sig;
+        /* On a clean backdrop (small residual) the product may also be trusted beyond the
+         * box: a detection box that clipped a thin part (a cable, a tail) is repaired, since
+         * only blobs reaching into the box are kept below. */
+        int clean = sig < 0.04;
+        int ax0 = clean ? 0 : gx0, ay0 = clean ? 0 : gy0, ax1 = clean ? W : gx1, ay1 = clean ? H : gy1;
+        for (int y = ay0; y < ay1; y++)
+            for (int x = ax0; x < ax1; x++) {
+                size_t i = (size_t)y * W + x;
+                if (dev[i] > 1.0f && p[i] < 0.9f)
+                    p[i] = 0.9f;
+            }
+    }
+    pimg_tensor_free(sm);
+    if (!have_dev) {
+        free(dev);
+        dev = NULL;
+    }
+    if (box_blur(p, W, H, 2)) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        bin[i] = p[i] > 0.5f;
+
+    /* Keep blobs that reach into the box and are at least a tenth of the biggest one. */
+    for (size_t i = 0; i < n; i++)
+        lab[i] = bin[i] ? -1 : 0;
+    int nl = 0, cap = 4096;
+    long *areas = calloc(cap + 1, sizeof(long));
+    char *inbox = calloc(cap + 1, 1);
+    if (!areas || !inbox) {
+        free(areas);
+        free(inbox);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i0 = 0; i0 < n; i0++) {
+        if (lab[i0] != -1)
+            continue;
+        int id = nl < cap ? ++nl : cap;
+        int sp = 0;
+        stack[sp++] = (int)i0;
+        lab[i0] = id;
+        while (sp) {
+            int q = stack[--sp], qx = q % W, qy = q / W;
+            areas[id]++;
+            if (qx >= bx0 && qx < bx1 && qy >= by0 && qy < by1)
+                inbox[id] = 1;
+            static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+            for (int d = 0; d < 4; d++) {
+                int rx = qx + dx[d], ry = qy + dy[d];
+                if (rx < 0 || ry < 0 || rx >= W || ry >= H)
+                    continue;
+                int r = ry * W + rx;
+                if (lab[r] == -1) {
+                    lab[r] = id;
+                    stack[sp++] = r;
+                }
+            }
+        }
+    }
+    long big = 0;
+    for (int i = 1; i <= nl; i++)
+        if (inbox[i] && areas[i] > big)
+            big = areas[i];
+    for (size_t i = 0; i < n; i++)
+        bin[i] = lab[i] > 0 && inbox[lab[i]] && areas[lab[i]] * 10 >= big;
+    free(areas);
+    free(inbox);
+
+    {
+        int r = (int)lround(0.015 * fmax(bx1 - bx0, by1 - by0));
+        if (r >= 1 && close_mask(bin, W, H, r)) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    /* Fill holes: background is what the frame's edge reaches through non-product pixels. */
+    int sp = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if ((x == 0 || y == 0 || x == W - 1 || y == H - 1) && !bin[(size_t)y * W + x]) {
+                bin[(size_t)y * W + x] = 2;
+                stack[sp++] = y * W + x;
+            }
+    while (sp) {
+        int q = stack[--sp], qx = q % W, qy = q / W;
+        static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+        for (int d = 0; d < 4; d++) {
+            int rx = qx + dx[d], ry = qy + dy[d];
+            if (rx < 0 || ry < 0 || rx >= W || ry >= H)
+                continue;
+            int r = ry * W + rx;
+            if (!bin[r]) {
+                bin[r] = 2;
+                stack[sp++] = r;
+            }
+        }
+    }
+    /* What the frame's edge cannot reach is a hole. Fill it when it is small (speckle) or
+     * departs from the backdrop (a product patch in a backdrop-like colour); keep it when it
+     * is a real opening showing backdrop (the loop of a stethoscope, the handle of a mug). */
+    long small = (long)(0.005 * (bx1 - bx0) * (by1 - by0)) + 4;
+    for (size_t i0 = 0; i0 < n; i0++) {
+        if (bin[i0] != 0)
+            continue;
+        long area = 0;
+        double dsum = 0;
+        int hp = 0;
+        stack[hp++] = (int)i0;
+        bin[i0] = 3;
+        int head = 0;
+        /* BFS that leaves the visited list in `lab` for the second (fill or clear) pass */
+        lab[head++] = (int)i0;
+        while (hp) {
+            int q = stack[--hp], qx = q % W, qy = q / W;
+            area++;
+            dsum += dev ? dev[q] : 0;
+            static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+            for (int d = 0; d < 4; d++) {
+                int rx = qx + dx[d], ry = qy + dy[d];
+                if (rx < 0 || ry < 0 || rx >= W || ry >= H)
+                    continue;
+                int r = ry * W + rx;
+                if (bin[r] == 0) {
+                    bin[r] = 3;
+                    stack[hp++] = r;
+                    lab[head++] = r;
+                }
+            }
+        }
+        int fill = area <= small || (dev && dsum / area > 0.5);
+        for (int k = 0; k < head; k++)
+            bin[lab[k]] = fill ? 1 : 2;
+    }
+    free(dev);
+    dev = NULL;
+    for (size_t i = 0; i < n; i++)
+        bin[i] = bin[i] != 2;
+out:
+    free(dev);
+    free(bins);
+    free(p);
+    free(hf);
+    free(hb);
+    free(sf);
+    free(sb);
+    free(lab);
+    free(stack);
+    return st;
+}
+
+/* Above this many pixels on the longest side the mask is estimated on a smaller copy and the
+ * binary result upsampled: the colour models and blob logic need no more, and it keeps
+ * detection + mask inside its time budget on a 1024 px analysis tensor. */
+#define MASK_WORK_SIDE 512
+
+pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+                               pimg_tensor **mask, double mask_box[4], double *backdrop_sigma, pimg_error *err)
+{
+    if (!t || t->c < 3)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "mask: need a colour tensor");
+    double sigma = 1;
+    int W = t->w, H = t->h;
+    size_t n = (size_t)W * H;
+    double f = (double)MASK_WORK_SIDE / (W > H ? W : H);
+    pimg_status st = PIMG_OK;
+    unsigned char *bin = malloc(n), *sbin = NULL;
+    pimg_tensor *small = NULL, *m = pimg_tensor_new(W, H, 1);
+    if (!bin || !m)
+        goto nomem;
+    if (f < 1) {
+        int sw = (int)lround(W * f), sh = (int)lround(H * f);
+        double sbox[4] = {box[0] * sw / W, box[1] * sh / H, box[2] * sw / W, box[3] * sh / H};
+        if (!(small = pimg_tensor_resize(t, sw, sh)) || !(sbin = malloc((size_t)sw * sh)))
+            goto nomem;
+        if ((st = mask_core(small, sbox, prior, sbin, &sigma, err)))
+            goto out;
+        /* Bilinear upsampling of the 0/1 mask cut at one half: edges land within a
+         * working pixel of where they were, without blockiness. */
+        for (int y = 0; y < H; y++) {
+            double fy = (y + 0.5) * sh / H - 0.5;
+            fy = fy < 0 ? 0 : fy > sh - 1 ? sh - 1 : fy;
+            int y0 = (int)fy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+            double ay = fy - y0;
+            for (int x = 0; x < W; x++) {
+                double fx = (x + 0.5) * sw / W - 0.5;
+                fx = fx < 0 ? 0 : fx > sw - 1 ? sw - 1 : fx;
+                int x0 = (int)fx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
+                double ax = fx - x0;
+                double v = (1 - ay) * ((1 - ax) * sbin[(size_t)y0 * sw + x0] + ax * sbin[(size_t)y0 * sw + x1]) +
+                           ay * ((1 - ax) * sbin[(size_t)y1 * sw + x0] + ax * sbin[(size_t)y1 * sw + x1]);
+                bin[(size_t)y * W + x] = v >= 0.5;
+            }
+        }
+    } else if ((st = mask_core(t, box, prior, bin, &sigma, err))) {
+        goto out;
+    }
+    int mx0 = W, my0 = H, mx1 = -1, my1 = -1;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (bin[(size_t)y * W + x]) {
+                if (x < mx0) mx0 = x;
+                if (x > mx1) mx1 = x;
+                if (y < my0) my0 = y;
+                if (y > my1) my1 = y;
+            }
+    /* Feather inward: erode one pixel, then blur one pixel, so true background stays 0. */
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int keep = bin[(size_t)y * W + x];
+            for (int dy = -1; dy <= 1 && keep; dy++)
+                for (int dx = -1; dx <= 1 && keep; dx++) {
+                    int rx = x + dx, ry = y + dy;
+                    if (rx >= 0 && ry >= 0 && rx < W && ry < H && !bin[(size_t)ry * W + rx])
+                        keep = 0;
+                }
+            m->data[(size_t)y * W + x] = keep ? 1.0f : 0.0f;
+        }
+    if (box_blur(m->data, W, H, 1))
+        goto nomem;
+    if (mask_box) {
+        if (mx1 >= 0) {
+            mask_box[0] = mx0;
+            mask_box[1] = my0;
+            mask_box[2] = mx1 + 1;
+            mask_box[3] = my1 + 1;
+        } else {
+            memcpy(mask_box, box, sizeof(double) * 4);
+        }
+    }
+    *mask = m;
+    m = NULL;
+    if (backdrop_sigma)
+        *backdrop_sigma = sigma;
+    goto out;
+nomem:
+    st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+out:
+    free(bin);
+    free(sbin);
+    pimg_tensor_free(small);
+    pimg_tensor_free(m);
+    return st;
+}

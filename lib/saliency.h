@@ -1,0 +1,60 @@
+/* saliency.h — lib-internal: the small "scene" the product detector reasons on.
+ *
+ * The analysis tensor is shrunk to a working copy of about 160 px on its longest side; on it we
+ * compute Lab colour, grey, and four foreground-evidence maps (distance to the border colours,
+ * frequency-tuned saliency, edge density, and their blend), each with an integral image so the
+ * mean of any box costs four lookups. From the maps come candidate boxes (thresholded blobs,
+ * mass intervals, a coarse window grid) and a fixed-length feature vector per box (geometry,
+ * inside/ring/outside contrast per map, colour-histogram distances, HOG of the grey crop and a
+ * small thumbnail of the blended map) that the libsvm "is this the whole product" model scores.
+ * Shared by detect.c (inference) and detect_train.c (training) so both see identical features. */
+#ifndef PIMG_SALIENCY_H
+#define PIMG_SALIENCY_H
+
+#include "status.h"
+#include "tensor.h"
+
+enum { PIMG_SAL_BORDER = 0, PIMG_SAL_FT, PIMG_SAL_EDGE, PIMG_SAL_BLEND, PIMG_SAL_NMAPS };
+
+#define PIMG_SAL_SIDE 160
+#define PIMG_SAL_HOG_SIDE 24
+#define PIMG_SAL_THUMB 6
+/* 6 geometry + 5 per map + 3 colour + 6 + 4 per map explicit non-linear terms (so a linear
+ * scorer can use contrasts and products) + HOG (3x3 cells x 31) + thumbnail. */
+#define PIMG_SAL_FEAT_DIM                                                                          \
+    (6 + 5 * PIMG_SAL_NMAPS + 3 + 6 + 4 * PIMG_SAL_NMAPS + 9 * 31 + PIMG_SAL_THUMB * PIMG_SAL_THUMB)
+
+typedef struct {
+    int w, h;                        /* working size */
+    double scale;                    /* source tensor pixels per working pixel */
+    float *lab;                      /* w*h*3, L 0..100, a/b about -100..100 */
+    float *grey;                     /* w*h, 0..1 */
+    float *map[PIMG_SAL_NMAPS];      /* w*h each, 0..1 */
+    double *integ[PIMG_SAL_NMAPS];   /* (w+1)*(h+1) each */
+    unsigned char *bin;              /* w*h colour-histogram bin per pixel (4x4x4) */
+} pimg_scene;
+
+/* Builds the scene from a 3-channel tensor, longest side shrunk to `side` (never enlarged).
+ * Ownership: *out written on success, freed with pimg_scene_free. */
+pimg_status pimg_scene_make(const pimg_tensor *t, int side, pimg_scene **out, pimg_error *err);
+
+void pimg_scene_free(pimg_scene *s);
+
+/* Candidate boxes (x0, y0, x1, y1 in working pixels, x1/y1 exclusive), deduplicated; writes
+ * at most max boxes and returns how many. */
+int pimg_scene_proposals(const pimg_scene *s, double (*boxes)[4], int max);
+
+/* Feature vector of a box (working pixels) into feat[PIMG_SAL_FEAT_DIM]. */
+void pimg_scene_features(const pimg_scene *s, const double box[4], float *feat);
+
+/* A heuristic "whole product" score used when no model is loaded: blend-map contrast between
+ * the box and its surrounding ring, weighted by the share of the map's mass it captures. */
+double pimg_scene_heuristic(const pimg_scene *s, const double box[4]);
+
+/* Mean of map m over the integer box [x0,x1) x [y0,y1) (clipped); 0 for an empty box. */
+double pimg_scene_box_mean(const pimg_scene *s, int m, int x0, int y0, int x1, int y1);
+
+/* Intersection over union of two boxes. */
+double pimg_box_iou(const double a[4], const double b[4]);
+
+#endif
