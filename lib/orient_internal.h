@@ -1,0 +1,54 @@
+/* orient_internal.h — what lib/orient.c shares with the trainer (lib/orient_train.c) and the
+ * unit tests: the model's parts, scoring an image under its four quarter turns, and the
+ * act-only-when-confident decision rule. */
+#ifndef PIMG_ORIENT_INTERNAL_H
+#define PIMG_ORIENT_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <libsvm/svm.h>
+
+#include "orient.h"
+#include "orient_features.h"
+
+/* Default minimum posterior for turning a photo when a model file does not say. */
+#define PIMG_ORIENT_DEFAULT_MIN_TURN 0.8
+
+struct pimg_orient_model {
+    struct svm_model *svm;            /* 4 classes: label k = k clockwise quarter turns needed */
+    float mean[PIMG_ORIENT_NFEAT];    /* feature standardisation: (f - mean) * scale */
+    float scale[PIMG_ORIENT_NFEAT];
+    double min_turn_prob;             /* posterior needed to answer a non-zero turn */
+    int labels[4];                    /* svm_get_labels order: position → class */
+};
+
+/* Features of the thumbnail turned clockwise by 0, 90, 180 and 270 degrees, written to
+ * feats[0..3][PIMG_ORIENT_NFEAT]. */
+pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, float (*feats)[PIMG_ORIENT_NFEAT],
+                                      pimg_error *err);
+
+/* Class probabilities (index = clockwise quarter turns needed) of one raw feature vector. */
+void pimg_orient_class_probs(const pimg_orient_model *m, const float *feat, double probs[4]);
+
+/* Combines the class probabilities of the image turned clockwise by j quarter turns
+ * (q[j][.], j = 0..3) into the posterior post[r] that the image needs r quarter turns: the
+ * normalised geometric mean over j of q[j][(r - j) mod 4]. Scoring all four turns cancels
+ * most of the classifier's bias towards one side. */
+void pimg_orient_combine(const double q[4][4], double post[4]);
+
+/* The decision rule: turn by the most probable r only if r != 0 and post[r] >= min_turn_prob;
+ * otherwise 0. *confidence is the posterior of the answer given. */
+void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotation, double *confidence);
+
+/* Posterior over the four turns for a tensor (any size, RGB). */
+pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+                                  pimg_error *err);
+
+/* Writes the model: libsvm file at svm_path and, beside it (same name, .json), the model card
+ * `card` (borrowed; the standardisation and decision parameters are added to a copy). */
+pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_path, const cJSON *card,
+                                   pimg_error *err);
+
+/* The .json path beside an .svm path (replaces a trailing ".svm", else appends ".json"). */
+void pimg_orient_card_path(const char *svm_path, char *buf, size_t n);
+
+#endif
