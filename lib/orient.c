@@ -122,13 +122,15 @@ void pimg_orient_model_free(pimg_orient_model *m)
     free(m);
 }
 
-pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, float (*feats)[PIMG_ORIENT_NFEAT], pimg_error *err)
+pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, double log_aspect, float (*feats)[PIMG_ORIENT_NFEAT],
+                                      pimg_error *err)
 {
     for (int j = 0; j < 4; j++) {
         pimg_tensor *r = j ? pimg_tensor_rot90(thumb, 90 * j) : NULL;
         if (j && !r)
             return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        pimg_status st = pimg_orient_features(j ? r : thumb, feats[j], err);
+        /* A quarter turn swaps width and height. */
+        pimg_status st = pimg_orient_features(j ? r : thumb, j % 2 ? -log_aspect : log_aspect, feats[j], err);
         pimg_tensor_free(r);
         if (st)
             return st;
@@ -196,7 +198,7 @@ pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor 
         pimg_tensor_free(thumb);
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
-    pimg_status st = pimg_orient_turn_features(thumb, feats, err);
+    pimg_status st = pimg_orient_turn_features(thumb, log((double)t->w / t->h), feats, err);
     pimg_tensor_free(thumb);
     if (!st) {
         double q[4][4];
@@ -244,7 +246,7 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON *dec = cJSON_AddObjectToObject(j, "decision");
     cJSON_AddNumberToObject(dec, "min_turn_prob", m->min_turn_prob);
     cJSON *f = cJSON_AddObjectToObject(j, "features");
-    cJSON_AddStringToObject(f, "kind", "Lab colour moments 8x8 grid + VLFeat UoCTTI HOG (cell 16) on a 64x64 thumbnail");
+    cJSON_AddStringToObject(f, "kind", "Lab colour moments 8x8 grid + VLFeat UoCTTI HOG (cell 16) on a 64x64 thumbnail + log aspect");
     cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_NFEAT);
     cJSON_AddItemToObject(f, "mean", float_array(m->mean, PIMG_ORIENT_NFEAT));
     cJSON_AddItemToObject(f, "scale", float_array(m->scale, PIMG_ORIENT_NFEAT));

@@ -40,7 +40,7 @@ static void to_lab(const float *rgb, float *lab)
     lab[2] = 200.0f * (fy - fz) / 100.0f;
 }
 
-pimg_status pimg_orient_features(const pimg_tensor *thumb, float *out, pimg_error *err)
+pimg_status pimg_orient_features(const pimg_tensor *thumb, double log_aspect, float *out, pimg_error *err)
 {
     if (!thumb || thumb->w != T || thumb->h != T || thumb->c != 3)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "orientation features need a %dx%d RGB thumbnail", T, T);
@@ -84,5 +84,6 @@ pimg_status pimg_orient_features(const pimg_tensor *thumb, float *out, pimg_erro
     }
     vl_hog_extract(hog, o);
     vl_hog_delete(hog);
+    o[PIMG_ORIENT_N_HOG] = (float)log_aspect;
     return PIMG_OK;
 }

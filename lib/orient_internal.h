@@ -22,9 +22,9 @@ struct pimg_orient_model {
 };
 
 /* Features of the thumbnail turned clockwise by 0, 90, 180 and 270 degrees, written to
- * feats[0..3][PIMG_ORIENT_NFEAT]. */
-pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, float (*feats)[PIMG_ORIENT_NFEAT],
-                                      pimg_error *err);
+ * feats[0..3][PIMG_ORIENT_NFEAT]; log_aspect is that of the unturned image. */
+pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, double log_aspect,
+                                      float (*feats)[PIMG_ORIENT_NFEAT], pimg_error *err);
 
 /* Class probabilities (index = clockwise quarter turns needed) of one raw feature vector. */
 void pimg_orient_class_probs(const pimg_orient_model *m, const float *feat, double probs[4]);

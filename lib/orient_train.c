@@ -30,8 +30,8 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
     memset(o, 0, sizeof *o);
     o->seed = 1;
     o->test_frac = 0.2;
-    o->variants = 6;
-    o->composites = 600;
+    o->variants = 3;
+    o->composites = 300;
     o->folds = 3;
     o->max_iter = 12;
     o->max_false_turn = 0.005;
@@ -489,7 +489,7 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
     if (!thumb)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     float turned[4][PIMG_ORIENT_NFEAT];
-    pimg_status st = pimg_orient_turn_features(thumb, turned, err);
+    pimg_status st = pimg_orient_turn_features(thumb, log((double)upright->w / upright->h), turned, err);
     pimg_tensor_free(thumb);
     if (st)
         return st;
@@ -502,6 +502,10 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
     e->plain = plain;
     return PIMG_OK;
 }
+
+/* Weight of the (standardised) log aspect ratio next to the two feature groups, each of which
+ * has unit total weight. */
+#define ASPECT_WEIGHT 0.7
 
 /* ---- libsvm plumbing ------------------------------------------------------------------ */
 
@@ -536,9 +540,12 @@ static pimg_status scale_set(const example_set *s, scaled_set *ss, pimg_error *e
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no training examples");
     for (int f = 0; f < PIMG_ORIENT_NFEAT; f++) {
         double m = sum[f] / cnt, var = sq[f] / cnt - m * m;
-        double gw = f < PIMG_ORIENT_N_COLOUR ? 1.0 / sqrt(PIMG_ORIENT_N_COLOUR) : 1.0 / sqrt(PIMG_ORIENT_N_HOG);
+        double gw = f < PIMG_ORIENT_N_COLOUR                      ? 1.0 / sqrt(PIMG_ORIENT_N_COLOUR)
+                    : f < PIMG_ORIENT_N_COLOUR + PIMG_ORIENT_N_HOG ? 1.0 / sqrt(PIMG_ORIENT_N_HOG)
+                                                                  : ASPECT_WEIGHT;
         if (getenv("EXPWC") && f < PIMG_ORIENT_N_COLOUR) gw *= atof(getenv("EXPWC"));
-        if (getenv("EXPWH") && f >= PIMG_ORIENT_N_COLOUR) gw *= atof(getenv("EXPWH"));
+        if (getenv("EXPWH") && f >= PIMG_ORIENT_N_COLOUR && f < PIMG_ORIENT_N_COLOUR + PIMG_ORIENT_N_HOG) gw *= atof(getenv("EXPWH"));
+        if (getenv("EXPWA") && f == PIMG_ORIENT_NFEAT - 1) gw *= atof(getenv("EXPWA"));
         ss->mean[f] = (float)m;
         ss->scale[f] = (float)(gw / sqrt(var + 1e-6));
     }
@@ -956,7 +963,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     }
     /* Grid search: for each gamma raise C while the validation error improves; move to the next
      * gamma while the best error improves; never more than max_iter points. */
-    static const double gammas[] = {0.25, 0.5, 1.0, 2.0};
+    static const double gammas[] = {0.0625, 0.125, 0.25, 0.5, 1.0};
     static const double Cs[] = {1, 4, 16, 64};
     double best_err = 2, best_C = 4, best_g = 0.5;
     int iter = 0;

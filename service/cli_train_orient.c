@@ -42,8 +42,8 @@ static const char train_help[] =
     "  --out MODEL         e.g. models/orient.svm (card: models/orient.json)\n"
     "  --seed N            split/augmentation seed (default 1)\n"
     "  --test-frac F       held-out share of photos and objects (default 0.2)\n"
-    "  --variants N        augmented copies per photo (default 6)\n"
-    "  --composites N      composites in all (default 600)\n"
+    "  --variants N        augmented copies per photo (default 3)\n"
+    "  --composites N      composites in all (default 300)\n"
     "  --folds N           cross-validation folds (default 3)\n"
     "  --max-iter N        most grid points tried (default 12)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0.005)\n";
