@@ -2,6 +2,8 @@
  * JSON card holding the feature standardisation and the decision threshold), scoring an image
  * under its four quarter turns, and deciding whether to turn at all.
  *
+ * The SVM is stored in a compact 8-bit form (orient_svmio.c) to keep the shipped file small.
+ *
  * A wrong turn is far worse than none, so the rule is asymmetric: "upright" is the default and a
  * turn needs a posterior above the model's min_turn_prob, chosen at training time so that almost
  * no upright photo of the validation folds is turned. */
@@ -92,9 +94,19 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(j, "decision");
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(dec, "min_turn_prob");
     m->min_turn_prob = cJSON_IsNumber(mt) ? mt->valuedouble : PIMG_ORIENT_DEFAULT_MIN_TURN;
-    m->svm = svm_load_model(path);
-    if (!m->svm || svm_get_nr_class(m->svm) != 4 || !svm_check_probability_model(m->svm)) {
-        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: not a 4-class libsvm model with probabilities", path);
+    if ((st = pimg_orient_qsvm_read(path, &m->qsvm, err)))
+        goto out;
+    if (m->qsvm->nfeat != PIMG_ORIENT_NFEAT || m->qsvm->nr_class != 4) {
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: model is for %d features, %d classes", path,
+                            m->qsvm->nfeat, m->qsvm->nr_class);
+        goto out;
+    }
+    if (!(m->svm = pimg_orient_qsvm_to_svm(m->qsvm))) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!svm_check_probability_model(m->svm)) {
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: model has no probability estimates", path);
         goto out;
     }
     svm_get_labels(m->svm, m->labels);
@@ -119,6 +131,7 @@ void pimg_orient_model_free(pimg_orient_model *m)
         return;
     if (m->svm)
         svm_free_and_destroy_model(&m->svm);
+    pimg_orient_qsvm_free(m->qsvm);
     free(m);
 }
 
@@ -238,8 +251,11 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
 {
     char cpath[4096];
     pimg_orient_card_path(svm_path, cpath, sizeof cpath);
-    if (svm_save_model(svm_path, m->svm))
-        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write model: %s", svm_path, strerror(errno));
+    if (!m->qsvm)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "model has no stored form");
+    pimg_status wst = pimg_orient_qsvm_write(m->qsvm, svm_path, err);
+    if (wst)
+        return wst;
     cJSON *j = card ? cJSON_Duplicate(card, 1) : cJSON_CreateObject();
     if (!j)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");

@@ -15,6 +15,7 @@
 
 struct pimg_orient_model {
     struct svm_model *svm;            /* 4 classes: label k = k clockwise quarter turns needed */
+    struct pimg_orient_qsvm *qsvm;    /* the same model as stored (kept for saving) */
     float mean[PIMG_ORIENT_NFEAT];    /* feature standardisation: (f - mean) * scale */
     float scale[PIMG_ORIENT_NFEAT];
     double min_turn_prob;             /* posterior needed to answer a non-zero turn */
@@ -43,7 +44,34 @@ void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotatio
 pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
                                   pimg_error *err);
 
-/* Writes the model: libsvm file at svm_path and, beside it (same name, .json), the model card
+/* The shipped SVM, support vectors quantised to 8 bits per dimension (see orient_svmio.c). */
+#define PIMG_ORIENT_MAX_CLASS 4
+typedef struct pimg_orient_qsvm {
+    int nr_class, l, nfeat;
+    double gamma;
+    int label[PIMG_ORIENT_MAX_CLASS], nSV[PIMG_ORIENT_MAX_CLASS];
+    double rho[6], probA[6], probB[6];
+    double *sv_coef;   /* (nr_class - 1) x l */
+    float *qmin, *qstep; /* per dimension: value = qmin + qstep * q */
+    unsigned char *q;  /* l x nfeat */
+} pimg_orient_qsvm;
+
+/* Quantises a trained libsvm model (RBF, with probabilities). NULL on no memory or a model of
+ * another kind. Ownership: pimg_orient_qsvm_free. */
+pimg_orient_qsvm *pimg_orient_qsvm_from_svm(const struct svm_model *s, int nfeat);
+
+/* The libsvm model a quantised one stands for (support vectors dequantised, one node block).
+ * Ownership: svm_free_and_destroy_model; NULL on no memory. */
+struct svm_model *pimg_orient_qsvm_to_svm(const pimg_orient_qsvm *q);
+
+void pimg_orient_qsvm_free(pimg_orient_qsvm *q);
+
+/* File I/O of the compact format. read: NOT_FOUND, IO, BAD_INPUT (not ours / truncated).
+ * Ownership: *out written on success, freed with pimg_orient_qsvm_free. */
+pimg_status pimg_orient_qsvm_write(const pimg_orient_qsvm *q, const char *path, pimg_error *err);
+pimg_status pimg_orient_qsvm_read(const char *path, pimg_orient_qsvm **out, pimg_error *err);
+
+/* Writes the model: compact SVM file at svm_path and, beside it (same name, .json), the model card
  * `card` (borrowed; the standardisation and decision parameters are added to a copy). */
 pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_path, const cJSON *card,
                                    pimg_error *err);

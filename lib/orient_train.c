@@ -33,7 +33,7 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
     o->variants = 3;
     o->composites = 300;
     o->folds = 3;
-    o->max_iter = 12;
+    o->max_iter = 8;
     o->max_false_turn = 0.005;
     o->work_side = 320;
 }
@@ -282,6 +282,16 @@ static pimg_status load_cutout(const char *path, int side, pimg_tensor **out, pi
     VipsImage *im = NULL, *t = NULL;
     if (vips_thumbnail(path, &im, side, "height", side, "size", VIPS_SIZE_DOWN, NULL))
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+    /* Some cut-outs are grey + alpha but tagged sRGB; say what they are so the conversion to
+     * sRGB is a plain band copy rather than a warning. */
+    if (im->Bands <= 2 && im->Type != VIPS_INTERPRETATION_B_W) {
+        if (vips_copy(im, &t, "interpretation", VIPS_INTERPRETATION_B_W, NULL)) {
+            g_object_unref(im);
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+        }
+        g_object_unref(im);
+        im = t;
+    }
     if (vips_colourspace(im, &t, VIPS_INTERPRETATION_sRGB, NULL)) {
         g_object_unref(im);
         return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
@@ -543,9 +553,6 @@ static pimg_status scale_set(const example_set *s, scaled_set *ss, pimg_error *e
         double gw = f < PIMG_ORIENT_N_COLOUR                      ? 1.0 / sqrt(PIMG_ORIENT_N_COLOUR)
                     : f < PIMG_ORIENT_N_COLOUR + PIMG_ORIENT_N_HOG ? 1.0 / sqrt(PIMG_ORIENT_N_HOG)
                                                                   : ASPECT_WEIGHT;
-        if (getenv("EXPWC") && f < PIMG_ORIENT_N_COLOUR) gw *= atof(getenv("EXPWC"));
-        if (getenv("EXPWH") && f >= PIMG_ORIENT_N_COLOUR && f < PIMG_ORIENT_N_COLOUR + PIMG_ORIENT_N_HOG) gw *= atof(getenv("EXPWH"));
-        if (getenv("EXPWA") && f == PIMG_ORIENT_NFEAT - 1) gw *= atof(getenv("EXPWA"));
         ss->mean[f] = (float)m;
         ss->scale[f] = (float)(gw / sqrt(var + 1e-6));
     }
@@ -857,7 +864,7 @@ static double cross_validate(const pimg_orient_train_opts *o, const example_set 
 
 /* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate. */
 static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double *cv_acc,
-                               double *cv_false)
+                               double *cv_false, double *cv_argmax)
 {
     int n = 0;
     double *best = malloc(sizeof(double) * (s->n ? s->n : 1));
@@ -909,21 +916,22 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
         }
     }
     *cv_acc = tot ? (double)ok / tot : 0;
-    {
-        long ok0 = 0, okup = 0;
-        for (int i = 0; i < s->n; i++) {
-            if (s->v[i].test) continue;
-            double post[4][4];
-            example_posteriors(P[i], post);
-            for (int k = 0; k < 4; k++) {
-                int bb = 0;
-                for (int r = 1; r < 4; r++) if (post[k][r] > post[k][bb]) bb = r;
-                ok0 += bb == k;
-                okup += k == 0 && bb == 0;
-            }
+    /* Without a threshold (always the most probable turn), for comparison. */
+    long ok0 = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].test)
+            continue;
+        double post[4][4];
+        example_posteriors(P[i], post);
+        for (int k = 0; k < 4; k++) {
+            int bb = 0;
+            for (int r = 1; r < 4; r++)
+                if (post[k][r] > post[k][bb])
+                    bb = r;
+            ok0 += bb == k;
         }
-        if (getenv("EXPDBG")) fprintf(stderr, "argmax acc %.4f upright acc %.4f\n", (double)ok0 / tot, (double)okup / (tot / 4));
     }
+    *cv_argmax = tot ? (double)ok0 / tot : 0;
     *cv_false = up ? (double)ft / up : 0;
     return thr;
 }
@@ -963,8 +971,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     }
     /* Grid search: for each gamma raise C while the validation error improves; move to the next
      * gamma while the best error improves; never more than max_iter points. */
-    static const double gammas[] = {0.0625, 0.125, 0.25, 0.5, 1.0};
-    static const double Cs[] = {1, 4, 16, 64};
+    static const double gammas[] = {0.25, 0.5, 1.0, 2.0};
+    static const double Cs[] = {1, 4, 16};
     double best_err = 2, best_C = 4, best_g = 0.5;
     int iter = 0;
     cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
@@ -998,10 +1006,10 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     /* Out-of-fold posteriors at the chosen point give the turn threshold. */
     double t = now_s();
     cross_validate(o, &set, &ss, fold, best_C, best_g, P);
-    double cv_acc = 0, cv_false = 0;
-    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, &cv_acc, &cv_false);
-    progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (%.1f s)", thr, cv_acc, cv_false,
-             now_s() - t);
+    double cv_acc = 0, cv_false = 0, cv_argmax = 0;
+    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, &cv_acc, &cv_false, &cv_argmax);
+    progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
+             cv_acc, cv_false, cv_argmax, now_s() - t);
     /* Final model on the whole training split. */
     t = now_s();
     char *use = malloc(set.n);
@@ -1017,28 +1025,20 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = pimg_error_set(err, PIMG_ERR_INTERNAL, "libsvm training failed");
         goto out;
     }
-    /* The model points into ss.nodes; a save/load round trip gives it its own copy of the
-     * support vectors, so the training set can be freed. */
-    char tmpl[] = "/tmp/pimg-orient-XXXXXX";
-    int fd = mkstemp(tmpl);
-    struct svm_model *own = NULL;
-    if (fd >= 0) {
-        close(fd);
-        if (!svm_save_model(tmpl, svm))
-            own = svm_load_model(tmpl);
-        remove(tmpl);
-    }
+    /* Quantise for shipping and score the quantised model, so the metrics are those of the
+     * file we write. The model no longer points into ss.nodes after this. */
+    pimg_orient_qsvm *q = pimg_orient_qsvm_from_svm(svm, PIMG_ORIENT_NFEAT);
     svm_free_and_destroy_model(&svm);
-    if (!own) {
-        st = pimg_error_set(err, PIMG_ERR_IO, "cannot copy the trained model");
-        goto out;
-    }
-    m = calloc(1, sizeof *m);
+    struct svm_model *own = q ? pimg_orient_qsvm_to_svm(q) : NULL;
+    m = own ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        svm_free_and_destroy_model(&own);
+        if (own)
+            svm_free_and_destroy_model(&own);
+        pimg_orient_qsvm_free(q);
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
+    m->qsvm = q;
     m->svm = own;
     svm_get_labels(own, m->labels);
     memcpy(m->mean, ss.mean, sizeof m->mean);
@@ -1085,6 +1085,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
     cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
     cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
+    cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);
     cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
 out:
     free(set.v);

@@ -34,7 +34,7 @@ typedef struct {
     void *progress_ud;
 } pimg_orient_train_opts;
 
-/* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 12 grid
+/* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 8 grid
  * points, 0.5% false turns, 320 px). data_dirs/objects_dirs stay NULL. */
 void pimg_orient_train_opts_default(pimg_orient_train_opts *o);
 

@@ -45,7 +45,7 @@ static const char train_help[] =
     "  --variants N        augmented copies per photo (default 3)\n"
     "  --composites N      composites in all (default 300)\n"
     "  --folds N           cross-validation folds (default 3)\n"
-    "  --max-iter N        most grid points tried (default 12)\n"
+    "  --max-iter N        most grid points tried (default 8)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0.005)\n";
 
 enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MODEL };
