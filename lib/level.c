@@ -114,26 +114,31 @@ pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, 
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* Running sums: each output pixel costs a few adds whatever the window. */
     for (int k = 0; k < 3; k++) {
         float *pl = planes[k];
-        for (int y = 0; y < h; y++)
+        for (int y = 0; y < h; y++) {
+            const float *src = pl + (size_t)y * w;
+            float *dst = tmp + (size_t)y * w;
+            float acc = 0;
+            for (int d = -2; d <= 2; d++)
+                acc += src[d < 0 ? 0 : d >= w ? w - 1 : d];
             for (int x = 0; x < w; x++) {
-                float acc = 0;
-                for (int d = -2; d <= 2; d++) {
-                    int xx = x + d < 0 ? 0 : x + d >= w ? w - 1 : x + d;
-                    acc += pl[(size_t)y * w + xx];
-                }
-                tmp[(size_t)y * w + x] = acc;
+                dst[x] = acc;
+                int out = x - 2 < 0 ? 0 : x - 2, in = x + 3 >= w ? w - 1 : x + 3;
+                acc += src[in] - src[out];
             }
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                float acc = 0;
-                for (int d = -2; d <= 2; d++) {
-                    int yy = y + d < 0 ? 0 : y + d >= h ? h - 1 : y + d;
-                    acc += tmp[(size_t)yy * w + x];
-                }
+        }
+        for (int x = 0; x < w; x++) {
+            float acc = 0;
+            for (int d = -2; d <= 2; d++)
+                acc += tmp[(size_t)(d < 0 ? 0 : d >= h ? h - 1 : d) * w + x];
+            for (int y = 0; y < h; y++) {
                 pl[(size_t)y * w + x] = acc;
+                int out = y - 2 < 0 ? 0 : y - 2, in = y + 3 >= h ? h - 1 : y + 3;
+                acc += tmp[(size_t)in * w + x] - tmp[(size_t)out * w + x];
             }
+        }
     }
     free(tmp);
     /* A gradient-free floor so flat areas and faint noise do not vote: Sobel of a 0..1 image

@@ -110,6 +110,8 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
         goto out;
     }
     svm_get_labels(m->svm, m->labels);
+    if ((st = pimg_orient_model_prepare(m, err)))
+        goto out;
     for (int i = 0; i < 4; i++)
         if (m->labels[i] < 0 || m->labels[i] > 3) {
             st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: unexpected class label %d", path, m->labels[i]);
@@ -132,6 +134,7 @@ void pimg_orient_model_free(pimg_orient_model *m)
     if (m->svm)
         svm_free_and_destroy_model(&m->svm);
     pimg_orient_qsvm_free(m->qsvm);
+    free(m->sv);
     free(m);
 }
 
@@ -151,18 +154,129 @@ pimg_status pimg_orient_turn_features(const pimg_tensor *thumb, double log_aspec
     return PIMG_OK;
 }
 
+pimg_status pimg_orient_model_prepare(pimg_orient_model *m, pimg_error *err)
+{
+    const pimg_orient_qsvm *q = m->qsvm;
+    free(m->sv);
+    m->sv = malloc(sizeof(float) * (size_t)(q->l ? q->l : 1) * q->nfeat);
+    if (!m->sv)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < q->l; i++)
+        for (int f = 0; f < q->nfeat; f++)
+            m->sv[(size_t)i * q->nfeat + f] =
+                (float)((double)q->qmin[f] + (double)q->qstep[f] * q->q[(size_t)i * q->nfeat + f]);
+    return PIMG_OK;
+}
+
+/* libsvm's sigmoid_predict: Platt's p = 1 / (1 + exp(A f + B)), written to avoid overflow. */
+static double sigmoid_predict(double dec, double A, double B)
+{
+    double fApB = dec * A + B;
+    return fApB >= 0 ? exp(-fApB) / (1.0 + exp(-fApB)) : 1.0 / (1.0 + exp(fApB));
+}
+
+/* libsvm's multiclass_probability (Wu, Lin and Weng 2004, method 2) for k = 4. */
+static void couple(const double r[4][4], double p[4])
+{
+    enum { K = 4 };
+    double Q[K][K], Qp[K], pQp, eps = 0.005 / K;
+    for (int t = 0; t < K; t++) {
+        p[t] = 1.0 / K;
+        Q[t][t] = 0;
+        for (int j = 0; j < t; j++) {
+            Q[t][t] += r[j][t] * r[j][t];
+            Q[t][j] = Q[j][t];
+        }
+        for (int j = t + 1; j < K; j++) {
+            Q[t][t] += r[j][t] * r[j][t];
+            Q[t][j] = -r[j][t] * r[t][j];
+        }
+    }
+    for (int iter = 0; iter < 100; iter++) {
+        pQp = 0;
+        for (int t = 0; t < K; t++) {
+            Qp[t] = 0;
+            for (int j = 0; j < K; j++)
+                Qp[t] += Q[t][j] * p[j];
+            pQp += p[t] * Qp[t];
+        }
+        double max_error = 0;
+        for (int t = 0; t < K; t++) {
+            double e = fabs(Qp[t] - pQp);
+            if (e > max_error)
+                max_error = e;
+        }
+        if (max_error < eps)
+            break;
+        for (int t = 0; t < K; t++) {
+            double diff = (-Qp[t] + pQp) / Q[t][t];
+            p[t] += diff;
+            pQp = (pQp + diff * (diff * Q[t][t] + 2 * Qp[t])) / (1 + diff) / (1 + diff);
+            for (int j = 0; j < K; j++) {
+                Qp[j] = (Qp[j] + diff * Q[t][j]) / (1 + diff);
+                p[j] /= (1 + diff);
+            }
+        }
+    }
+}
+
 void pimg_orient_class_probs(const pimg_orient_model *m, const float *feat, double probs[4])
 {
-    struct svm_node x[PIMG_ORIENT_NFEAT + 1];
-    for (int i = 0; i < PIMG_ORIENT_NFEAT; i++) {
-        x[i].index = i + 1;
-        x[i].value = (feat[i] - m->mean[i]) * m->scale[i];
+    const pimg_orient_qsvm *q = m->qsvm;
+    const int nf = PIMG_ORIENT_NFEAT;
+    float x[PIMG_ORIENT_NFEAT];
+    for (int i = 0; i < nf; i++)
+        x[i] = (feat[i] - m->mean[i]) * m->scale[i];
+    double *kv = malloc(sizeof(double) * (q->l ? q->l : 1));
+    if (!kv) {
+        for (int c = 0; c < 4; c++)
+            probs[c] = 0.25; /* no memory: no opinion, so the decision rule never turns */
+        return;
     }
-    x[PIMG_ORIENT_NFEAT].index = -1;
-    double p[4];
-    svm_predict_probability(m->svm, x, p);
+    for (int s = 0; s < q->l; s++) {
+        const float *v = m->sv + (size_t)s * nf;
+        /* Eight independent partial sums: lets the compiler use SIMD lanes without
+         * -ffast-math (a single float accumulator forces strict left-to-right order). */
+        float lane[8] = {0};
+        int i = 0;
+        for (; i + 8 <= nf; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float d = x[i + k] - v[i + k];
+                lane[k] += d * d;
+            }
+        float acc = 0;
+        for (; i < nf; i++) {
+            float d = x[i] - v[i];
+            acc += d * d;
+        }
+        for (int k = 0; k < 8; k++)
+            acc += lane[k];
+        kv[s] = exp(-q->gamma * acc);
+    }
+    int start[4] = {0};
+    for (int c = 1; c < 4; c++)
+        start[c] = start[c - 1] + q->nSV[c - 1];
+    double r[4][4] = {{0}};
+    int p = 0;
     for (int i = 0; i < 4; i++)
-        probs[m->labels[i]] = p[i];
+        for (int j = i + 1; j < 4; j++, p++) {
+            double sum = 0;
+            const double *coef1 = q->sv_coef + (size_t)(j - 1) * q->l, *coef2 = q->sv_coef + (size_t)i * q->l;
+            for (int k = 0; k < q->nSV[i]; k++)
+                sum += coef1[start[i] + k] * kv[start[i] + k];
+            for (int k = 0; k < q->nSV[j]; k++)
+                sum += coef2[start[j] + k] * kv[start[j] + k];
+            sum -= q->rho[p];
+            double pr = sigmoid_predict(sum, q->probA[p], q->probB[p]);
+            pr = fmin(fmax(pr, 1e-7), 1 - 1e-7);
+            r[i][j] = pr;
+            r[j][i] = 1 - pr;
+        }
+    free(kv);
+    double pc[4];
+    couple((const double(*)[4])r, pc);
+    for (int c = 0; c < 4; c++)
+        probs[m->labels[c]] = pc[c];
 }
 
 void pimg_orient_combine(const double q[4][4], double post[4])

@@ -1041,6 +1041,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     m->qsvm = q;
     m->svm = own;
     svm_get_labels(own, m->labels);
+    if ((st = pimg_orient_model_prepare(m, err)))
+        goto out;
     memcpy(m->mean, ss.mean, sizeof m->mean);
     memcpy(m->scale, ss.scale, sizeof m->scale);
     m->min_turn_prob = thr;

@@ -161,6 +161,41 @@ START_TEST(missing_or_corrupt_models_are_reported)
 }
 END_TEST
 
+/* The fast dense path gives libsvm's own probabilities (same support vectors, same coupling). */
+START_TEST(fast_probabilities_match_libsvm)
+{
+    if (access("models/orient.svm", R_OK) != 0) {
+        fprintf(stderr, "orient_test: skipping libsvm comparison (no models/orient.svm)\n");
+        return;
+    }
+    pimg_orient_model *m = NULL;
+    ck_assert_int_eq(pimg_orient_model_load("models/orient.svm", &m, NULL), PIMG_OK);
+    pimg_tensor *t = scene(200, 150);
+    pimg_tensor *th = pimg_orient_thumb(t);
+    float(*f)[PIMG_ORIENT_NFEAT] = malloc(sizeof(float) * 4 * PIMG_ORIENT_NFEAT);
+    ck_assert_int_eq(pimg_orient_turn_features(th, log(200.0 / 150.0), f, NULL), PIMG_OK);
+    struct svm_node x[PIMG_ORIENT_NFEAT + 1];
+    for (int j = 0; j < 4; j++) {
+        double fast[4], ref[4], p[4];
+        pimg_orient_class_probs(m, f[j], fast);
+        for (int i = 0; i < PIMG_ORIENT_NFEAT; i++) {
+            x[i].index = i + 1;
+            x[i].value = (f[j][i] - m->mean[i]) * m->scale[i];
+        }
+        x[PIMG_ORIENT_NFEAT].index = -1;
+        svm_predict_probability(m->svm, x, p);
+        for (int c = 0; c < 4; c++)
+            ref[m->labels[c]] = p[c];
+        for (int c = 0; c < 4; c++)
+            ck_assert_double_eq_tol(fast[c], ref[c], 1e-4);
+    }
+    free(f);
+    pimg_tensor_free(th);
+    pimg_tensor_free(t);
+    pimg_orient_model_free(m);
+}
+END_TEST
+
 /* Integration: the shipped model and the whole analysis pipeline on a real photo, turned
  * counter-clockwise by 90° on disk: pimg must answer the clockwise quarter turn back. */
 START_TEST(turned_photo_comes_back_upright)
@@ -220,6 +255,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, decision_turns_only_when_confident);
     tcase_add_test(tc, metrics_count_false_turns_and_confusion);
     tcase_add_test(tc, missing_or_corrupt_models_are_reported);
+    tcase_add_test(tc, fast_probabilities_match_libsvm);
     tcase_add_test(tc, turned_photo_comes_back_upright);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
