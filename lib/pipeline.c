@@ -321,7 +321,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
             mark_applied(a, "orient");
         }
         if ((opts->ops & PIMG_OP_LEVEL) && a->level != 0.0) {
-            if ((st = pimg_level_apply(img, a->level, 1, err)))
+            if ((st = pimg_level_apply(img, a->level, !opts->level_fill, err)))
                 goto out;
             mark_applied(a, "level");
         }
