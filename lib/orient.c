@@ -376,7 +376,10 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON *dec = cJSON_AddObjectToObject(j, "decision");
     cJSON_AddNumberToObject(dec, "min_turn_prob", m->min_turn_prob);
     cJSON *f = cJSON_AddObjectToObject(j, "features");
-    cJSON_AddStringToObject(f, "kind", "Lab colour moments 8x8 grid + VLFeat UoCTTI HOG (cell 16) on a 64x64 thumbnail + log aspect");
+    char kind[160];
+    snprintf(kind, sizeof kind, "Lab colour moments %dx%d grid + VLFeat UoCTTI HOG (cell %d) on a %dx%d thumbnail + log aspect",
+             PIMG_ORIENT_GRID, PIMG_ORIENT_GRID, PIMG_ORIENT_HOG_CELL, PIMG_ORIENT_THUMB, PIMG_ORIENT_THUMB);
+    cJSON_AddStringToObject(f, "kind", kind);
     cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_NFEAT);
     cJSON_AddItemToObject(f, "mean", float_array(m->mean, PIMG_ORIENT_NFEAT));
     cJSON_AddItemToObject(f, "scale", float_array(m->scale, PIMG_ORIENT_NFEAT));
