@@ -413,7 +413,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
         up_w = pimg_image_width(img);
         up_h = pimg_image_height(img);
         if ((opts->ops & PIMG_OP_LEVEL) && a->level != 0.0) {
-            if ((st = pimg_level_apply(img, a->level, 1, err)))
+            if ((st = pimg_level_apply(img, a->level, !opts->level_fill, err)))
                 goto out;
             mark_applied(a, "level");
         }

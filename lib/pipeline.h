@@ -34,6 +34,8 @@ typedef struct {
     int keep_icc;               /* tag output as sRGB instead of stripping all metadata */
     int analysis_side;          /* longest side of the analysis tensor */
     double fill;                /* crop: share of the frame the product should fill */
+    int level_fill;             /* level: 0 = crop to the largest inner rectangle, 1 = keep the
+                                 * whole photo and fill the corners white */
     pimg_image *reference;      /* borrowed; align target, NULL when none */
     double deadline_ms;         /* CLOCK_MONOTONIC time in ms after which the run stops with
                                    PIMG_ERR_TIMEOUT, checked between steps; 0 = none. The

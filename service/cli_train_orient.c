@@ -1,27 +1,199 @@
-/* cli_train_orient.c — `pimg train orient` / `pimg eval orient`. Placeholder until issue 4 lands. */
+/* cli_train_orient.c — `pimg train orient` / `pimg eval orient`: option parsing, progress on
+ * stderr, the metrics JSON on stdout, and the model card written beside the model. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "orient_internal.h"
+#include "orient_train.h"
 
-static int not_yet(int argc, char **argv, const char *what)
+#define MAX_DIRS 32
+
+static void to_stderr(void *ud, const char *msg)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: pimg %s orient --data DIR --out MODEL\nNot implemented yet (exit 3).\n", what);
-        return 0;
+    (void)ud;
+    fprintf(stderr, "orient: %s\n", msg);
+    fflush(stderr);
+}
+
+static void print_json(cJSON *o)
+{
+    char *s = cJSON_Print(o);
+    if (s) {
+        puts(s);
+        free(s);
     }
-    fprintf(stderr, "pimg: %s orient is not implemented yet\n", what);
-    return 3;
+}
+
+static const char train_help[] =
+    "usage: pimg train orient --data DIR [--data DIR2 ...] [--objects DIR] --out MODEL [options]\n"
+    "Trains the 0/90/180/270 orientation classifier on upright photos (labels.csv up=1, or every\n"
+    "image of a folder without labels.csv), each turned four ways, plus composites of the upright\n"
+    "cut-outs in --objects (objects.csv) on upright backgrounds. Splits by photo / object, grid-\n"
+    "searches C and gamma with grouped cross-validation, writes MODEL (libsvm) and the model card\n"
+    "MODEL with .json, prints progress on stderr and the metrics JSON on stdout.\n"
+    "  --data DIR          photo folder (repeatable)\n"
+    "  --objects DIR       cut-outs with alpha for composites (repeatable)\n"
+    "  --out MODEL         e.g. models/orient.svm (card: models/orient.json)\n"
+    "  --seed N            split/augmentation seed (default 1)\n"
+    "  --test-frac F       held-out share of photos and objects (default 0.2)\n"
+    "  --variants N        augmented copies per photo (default 3)\n"
+    "  --composites N      composites in all (default 300)\n"
+    "  --folds N           cross-validation folds (default 3)\n"
+    "  --max-iter N        most grid points tried (default 8)\n"
+    "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0.005)\n";
+
+enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MODEL };
+
+static const struct option opts[] = {
+    {"help", no_argument, NULL, 'h'},           {"data", required_argument, NULL, O_DATA},
+    {"objects", required_argument, NULL, O_OBJ}, {"out", required_argument, NULL, O_OUT},
+    {"seed", required_argument, NULL, O_SEED},   {"test-frac", required_argument, NULL, O_TEST},
+    {"variants", required_argument, NULL, O_VAR}, {"composites", required_argument, NULL, O_COMP},
+    {"folds", required_argument, NULL, O_FOLDS}, {"max-iter", required_argument, NULL, O_ITER},
+    {"max-false-turn", required_argument, NULL, O_FT}, {"model", required_argument, NULL, O_MODEL},
+    {NULL, 0, NULL, 0},
+};
+
+static int num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
 {
     (void)exe;
-    return not_yet(argc, argv, "train");
+    pimg_orient_train_opts o;
+    pimg_orient_train_opts_default(&o);
+    const char *dirs[MAX_DIRS], *objs[MAX_DIRS];
+    int nd = 0, no = 0;
+    const char *outp = NULL;
+    double v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(train_help, stdout); return 0;
+        case O_DATA:
+            if (nd == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --data folders\n", MAX_DIRS); return 2; }
+            dirs[nd++] = optarg;
+            break;
+        case O_OBJ:
+            if (no == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --objects folders\n", MAX_DIRS); return 2; }
+            objs[no++] = optarg;
+            break;
+        case O_OUT: outp = optarg; break;
+        case O_SEED: if (num(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
+        case O_TEST: if (num(optarg, 0, 0.9, &v)) goto bad; o.test_frac = v; break;
+        case O_VAR: if (num(optarg, 1, 100, &v)) goto bad; o.variants = (int)v; break;
+        case O_COMP: if (num(optarg, 0, 100000, &v)) goto bad; o.composites = (int)v; break;
+        case O_FOLDS: if (num(optarg, 2, 10, &v)) goto bad; o.folds = (int)v; break;
+        case O_ITER: if (num(optarg, 1, 100, &v)) goto bad; o.max_iter = (int)v; break;
+        case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
+        default: fputs(train_help, stderr); return 2;
+        }
+    }
+    if (!nd || !outp) {
+        fprintf(stderr, "pimg: train orient needs --data DIR and --out MODEL\n");
+        return 2;
+    }
+    o.data_dirs = dirs;
+    o.n_data_dirs = nd;
+    o.objects_dirs = objs;
+    o.n_objects_dirs = no;
+    o.progress = to_stderr;
+    pimg_orient_model *m = NULL;
+    cJSON *metrics = NULL;
+    pimg_error err = {0};
+    pimg_status st = pimg_orient_train(&o, &m, &metrics, &err);
+    if (st) {
+        fprintf(stderr, "pimg: %s\n", err.msg);
+        return pimg_cli_exit_code(st);
+    }
+    /* Model card: what data, which split, how it scored, when. */
+    cJSON *card = cJSON_CreateObject();
+    char date[32];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(card, "model", "orient");
+    cJSON_AddStringToObject(card, "created", date);
+    cJSON *d = cJSON_AddArrayToObject(card, "data");
+    for (int i = 0; i < nd; i++)
+        cJSON_AddItemToArray(d, cJSON_CreateString(dirs[i]));
+    cJSON *ob = cJSON_AddArrayToObject(card, "objects");
+    for (int i = 0; i < no; i++)
+        cJSON_AddItemToArray(ob, cJSON_CreateString(objs[i]));
+    cJSON_AddItemToObject(card, "metrics", cJSON_Duplicate(metrics, 1));
+    st = pimg_orient_model_save(m, outp, card, &err);
+    cJSON_Delete(card);
+    pimg_orient_model_free(m);
+    if (st) {
+        fprintf(stderr, "pimg: %s\n", err.msg);
+        cJSON_Delete(metrics);
+        return pimg_cli_exit_code(st);
+    }
+    char cpath[4096];
+    pimg_orient_card_path(outp, cpath, sizeof cpath);
+    cJSON_AddStringToObject(metrics, "model_file", outp);
+    cJSON_AddStringToObject(metrics, "card_file", cpath);
+    print_json(metrics);
+    cJSON_Delete(metrics);
+    return 0;
+bad:
+    fprintf(stderr, "pimg: bad value '%s'\n", optarg);
+    return 2;
 }
+
+static const char eval_help[] =
+    "usage: pimg eval orient --data DIR [--data DIR2 ...] --model MODEL\n"
+    "Turns every upright photo of the folders 0/90/180/270 degrees, asks the model, and prints\n"
+    "per-class accuracy, the confusion matrix and the false-turn rate as JSON.\n";
 
 int pimg_cmd_eval_orient(int argc, char **argv, const char *exe)
 {
     (void)exe;
-    return not_yet(argc, argv, "eval");
+    const char *dirs[MAX_DIRS];
+    int nd = 0, c;
+    const char *model = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(eval_help, stdout); return 0;
+        case O_DATA:
+            if (nd == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --data folders\n", MAX_DIRS); return 2; }
+            dirs[nd++] = optarg;
+            break;
+        case O_MODEL: model = optarg; break;
+        default: fputs(eval_help, stderr); return 2;
+        }
+    }
+    if (!nd || !model) {
+        fprintf(stderr, "pimg: eval orient needs --data DIR and --model MODEL\n");
+        return 2;
+    }
+    pimg_error err = {0};
+    pimg_orient_model *m = NULL;
+    pimg_status st = pimg_orient_model_load(model, &m, &err);
+    cJSON *metrics = NULL;
+    if (!st)
+        st = pimg_orient_evaluate(m, dirs, nd, to_stderr, NULL, &metrics, &err);
+    pimg_orient_model_free(m);
+    if (st) {
+        fprintf(stderr, "pimg: %s\n", err.msg);
+        return pimg_cli_exit_code(st);
+    }
+    cJSON_AddStringToObject(metrics, "model_file", model);
+    print_json(metrics);
+    cJSON_Delete(metrics);
+    return 0;
 }

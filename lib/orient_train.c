@@ -1,0 +1,1169 @@
+/* orient_train.c — building the self-supervised orientation set, grouped grid search, threshold
+ * choice, final training and evaluation (see orient_train.h for the overall recipe).
+ *
+ * Sets are small (a few hundred photos), so every augmented copy keeps the features of its four
+ * turns in memory; libsvm problems for the folds point into one shared node array. libsvm
+ * trains single-threaded and prints through a hook we silence; its probability estimates use
+ * rand() for their internal folds, so we seed it for reproducible models. */
+#include "orient_train.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "image.h"
+#include "level_internal.h"
+#include "orient_internal.h"
+
+void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = 1;
+    o->test_frac = 0.2;
+    o->variants = 3;
+    o->composites = 300;
+    o->folds = 3;
+    o->max_iter = 8;
+    o->max_false_turn = 0.005;
+    o->work_side = 320;
+}
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned long long s;
+} rng_t;
+
+static void rng_seed(rng_t *r, unsigned long long a, unsigned long long b, unsigned long long c)
+{
+    /* splitmix64 over the three inputs: independent streams per photo and variant. */
+    unsigned long long z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^
+                           (c + 0x94D049BB133111EBULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    r->s = (z ^ (z >> 31)) | 1;
+}
+
+static double rng_u(rng_t *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return (double)((r->s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static double rng_range(rng_t *r, double lo, double hi) { return lo + (hi - lo) * rng_u(r); }
+static int rng_int(rng_t *r, int n) { return n > 0 ? (int)(rng_u(r) * n) % n : 0; }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress(const pimg_orient_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const pimg_orient_train_opts *o, const char *fmt, ...)
+{
+    if (!o->progress)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    o->progress(o->progress_ud, buf);
+}
+
+static void silent_print(const char *s) { (void)s; }
+
+/* Splits one CSV line in place (RFC 4180 quotes, "" escapes). Returns the field count. */
+static int csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *w = p;
+        fields[n++] = w;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (*p == '\0')
+                    break;
+                if (*p == '"') {
+                    if (p[1] == '"') {
+                        *w++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *w++ = *p++;
+            }
+            while (*p && *p != ',')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n')
+                *w++ = *p++;
+        }
+        int more = *p == ',';
+        *w = '\0';
+        if (!more)
+            break;
+        p++;
+    }
+    return n;
+}
+
+static int has_image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".avif"};
+    if (!dot)
+        return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i]))
+            return 1;
+    return 0;
+}
+
+/* ---- the photo and object lists ------------------------------------------------------- */
+
+typedef struct {
+    char path[PATH_MAX];
+    int rotation; /* clockwise degrees that make the stored photo upright */
+    int up;       /* has an upright direction */
+    int test;     /* in the held-out split */
+} item;
+
+typedef struct {
+    item *v;
+    int n, cap;
+} item_list;
+
+static int list_add(item_list *l, const char *dir, const char *file, int up, int rotation)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 256;
+        item *nv = realloc(l->v, sizeof *nv * cap);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    item *it = &l->v[l->n++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->path, sizeof it->path, "%s/%s", dir, file);
+    it->up = up;
+    it->rotation = ((rotation % 360) + 360) % 360;
+    return 0;
+}
+
+/* Reads dir/csv_name (columns file, up, rotation by header); without it, lists every image
+ * in dir as upright. */
+static pimg_status read_folder(const char *dir, const char *csv_name, item_list *l, pimg_error *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, csv_name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        DIR *d = opendir(dir);
+        if (!d)
+            return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open folder", dir);
+        struct dirent *e;
+        int start = l->n;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.' && has_image_ext(e->d_name) && list_add(l, dir, e->d_name, 1, 0)) {
+                closedir(d);
+                return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            }
+        closedir(d);
+        /* readdir order is arbitrary: sort so the split is the same on every machine. */
+        for (int i = start + 1; i < l->n; i++)
+            for (int j = i; j > start && strcmp(l->v[j - 1].path, l->v[j].path) > 0; j--) {
+                item t = l->v[j];
+                l->v[j] = l->v[j - 1];
+                l->v[j - 1] = t;
+            }
+        return PIMG_OK;
+    }
+    char line[8192];
+    char *fields[64];
+    int col_file = -1, col_up = -1, col_rot = -1, first = 1;
+    pimg_status st = PIMG_OK;
+    while (fgets(line, sizeof line, f)) {
+        int n = csv_split(line, fields, 64);
+        if (first) {
+            for (int i = 0; i < n; i++) {
+                if (!strcmp(fields[i], "file")) col_file = i;
+                else if (!strcmp(fields[i], "up")) col_up = i;
+                else if (!strcmp(fields[i], "rotation")) col_rot = i;
+            }
+            first = 0;
+            if (col_file < 0) {
+                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
+                break;
+            }
+            continue;
+        }
+        if (n <= col_file || !fields[col_file][0] || fields[col_file][0] == '#')
+            continue;
+        int up = col_up >= 0 && col_up < n ? atoi(fields[col_up]) : 1;
+        int rot = col_rot >= 0 && col_rot < n ? atoi(fields[col_rot]) : 0;
+        if (list_add(l, dir, fields[col_file], up, rot)) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+    }
+    fclose(f);
+    return st;
+}
+
+/* Marks round(frac * n) items as test, chosen by a seeded shuffle. */
+static void split_items(item_list *l, double frac, unsigned seed, unsigned salt)
+{
+    int *idx = malloc(sizeof(int) * (l->n ? l->n : 1));
+    if (!idx)
+        return;
+    for (int i = 0; i < l->n; i++)
+        idx[i] = i;
+    rng_t r;
+    rng_seed(&r, seed, salt, 0);
+    for (int i = l->n - 1; i > 0; i--) {
+        int j = rng_int(&r, i + 1);
+        int t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    int nt = (int)lround(frac * l->n);
+    for (int i = 0; i < l->n; i++)
+        l->v[idx[i]].test = i < nt;
+    free(idx);
+}
+
+/* ---- images --------------------------------------------------------------------------- */
+
+/* Upright RGB tensor of a photo at most side px. */
+static pimg_status load_photo(const item *it, int side, pimg_tensor **out, pimg_error *err)
+{
+    pimg_image *img = NULL;
+    pimg_tensor *t = NULL;
+    pimg_status st = pimg_image_load_file(it->path, NULL, &img, err);
+    if (!st)
+        st = pimg_image_tensor(img, side, &t, err);
+    pimg_image_free(img);
+    if (st)
+        return st;
+    if (it->rotation) {
+        pimg_tensor *r = pimg_tensor_rot90(t, it->rotation);
+        pimg_tensor_free(t);
+        if (!r)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        t = r;
+    }
+    *out = t;
+    return PIMG_OK;
+}
+
+/* RGBA tensor (0..1, alpha last) of a cut-out at most side px. */
+static pimg_status load_cutout(const char *path, int side, pimg_tensor **out, pimg_error *err)
+{
+    VipsImage *im = NULL, *t = NULL;
+    if (vips_thumbnail(path, &im, side, "height", side, "size", VIPS_SIZE_DOWN, NULL))
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+    /* Some cut-outs are grey + alpha but tagged sRGB; say what they are so the conversion to
+     * sRGB is a plain band copy rather than a warning. */
+    if (im->Bands <= 2 && im->Type != VIPS_INTERPRETATION_B_W) {
+        if (vips_copy(im, &t, "interpretation", VIPS_INTERPRETATION_B_W, NULL)) {
+            g_object_unref(im);
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+        }
+        g_object_unref(im);
+        im = t;
+    }
+    if (vips_colourspace(im, &t, VIPS_INTERPRETATION_sRGB, NULL)) {
+        g_object_unref(im);
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+    }
+    g_object_unref(im);
+    im = t;
+    if (vips_cast_uchar(im, &t, NULL)) {
+        g_object_unref(im);
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+    }
+    g_object_unref(im);
+    im = t;
+    size_t n = 0;
+    unsigned char *px = vips_image_write_to_memory(im, &n);
+    int w = im->Xsize, h = im->Ysize, b = im->Bands;
+    g_object_unref(im);
+    if (!px)
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, path);
+    pimg_tensor *o = pimg_tensor_new(w, h, 4);
+    if (!o || n < (size_t)w * h * b || b < 3) {
+        g_free(px);
+        pimg_tensor_free(o);
+        return pimg_error_set(err, o ? PIMG_ERR_BAD_INPUT : PIMG_ERR_NOMEM, "%s: unexpected pixel layout", path);
+    }
+    for (long i = 0; i < (long)w * h; i++)
+        for (int c = 0; c < 4; c++)
+            o->data[i * 4 + c] = (c < 3 ? px[i * b + c] : b >= 4 ? px[i * b + 3] : 255) / 255.0f;
+    g_free(px);
+    *out = o;
+    return PIMG_OK;
+}
+
+static pimg_tensor *crop(const pimg_tensor *t, int x0, int y0, int w, int h)
+{
+    pimg_tensor *o = pimg_tensor_new(w, h, t->c);
+    if (!o)
+        return NULL;
+    for (int y = 0; y < h; y++)
+        memcpy(pimg_tensor_at(o, 0, y), pimg_tensor_at(t, x0, y0 + y), sizeof(float) * w * t->c);
+    return o;
+}
+
+static void mirror(pimg_tensor *t)
+{
+    for (int y = 0; y < t->h; y++)
+        for (int x = 0; x < t->w / 2; x++) {
+            float *a = pimg_tensor_at(t, x, y), *b = pimg_tensor_at(t, t->w - 1 - x, y);
+            for (int c = 0; c < t->c; c++) {
+                float s = a[c];
+                a[c] = b[c];
+                b[c] = s;
+            }
+        }
+}
+
+/* One augmented copy of an upright tensor (consumed): v 0 is unchanged, v 1 mirrored, later
+ * ones random mirror / small tilt with inner crop / crop / brightness-contrast. The result is
+ * still upright. Returns NULL on no memory. */
+static pimg_tensor *augment(pimg_tensor *t, int v, rng_t *r)
+{
+    if (v == 0)
+        return t;
+    if (v == 1 || rng_u(r) < 0.5)
+        mirror(t);
+    if (v == 1)
+        return t;
+    if (rng_u(r) < 0.35) {
+        /* Small tilts: the levelling step runs after orientation, so tilted photos must still
+         * read as upright. */
+        double deg = rng_range(r, -15, 15);
+        pimg_tensor *rt = pimg_tensor_rotate(t, deg);
+        pimg_tensor_free(t);
+        if (!rt)
+            return NULL;
+        int iw, ih;
+        pimg_level_inner_rect(rt->w, rt->h, deg, &iw, &ih);
+        t = crop(rt, (rt->w - iw) / 2, (rt->h - ih) / 2, iw, ih);
+        pimg_tensor_free(rt);
+        if (!t)
+            return NULL;
+    }
+    if (rng_u(r) < 0.5) {
+        int w = (int)(t->w * rng_range(r, 0.7, 1.0)), h = (int)(t->h * rng_range(r, 0.7, 1.0));
+        if (w >= 16 && h >= 16) {
+            pimg_tensor *c = crop(t, rng_int(r, t->w - w + 1), rng_int(r, t->h - h + 1), w, h);
+            pimg_tensor_free(t);
+            if (!(t = c))
+                return NULL;
+        }
+    }
+    if (rng_u(r) < 0.5) {
+        float gain = (float)rng_range(r, 0.8, 1.2), bias = (float)rng_range(r, -0.06, 0.06);
+        long n = (long)t->w * t->h * t->c;
+        for (long i = 0; i < n; i++) {
+            float x = (t->data[i] - 0.5f) * gain + 0.5f + bias;
+            t->data[i] = x < 0 ? 0 : x > 1 ? 1 : x;
+        }
+    }
+    return t;
+}
+
+/* Resizes src to cover w x h and crops a random window of that size. */
+static pimg_tensor *cover(const pimg_tensor *src, int w, int h, rng_t *r)
+{
+    double s = fmax((double)w / src->w, (double)h / src->h);
+    int sw = (int)ceil(src->w * s), sh = (int)ceil(src->h * s);
+    if (sw < w) sw = w;
+    if (sh < h) sh = h;
+    pimg_tensor *big = pimg_tensor_resize(src, sw, sh);
+    if (!big)
+        return NULL;
+    pimg_tensor *c = crop(big, rng_int(r, sw - w + 1), rng_int(r, sh - h + 1), w, h);
+    pimg_tensor_free(big);
+    return c;
+}
+
+/* A product shot: an upright cut-out on a plain studio background or an upright photo, with an
+ * optional soft contact shadow below it. Returns NULL on no memory. */
+static pimg_tensor *composite(const pimg_tensor *obj, const pimg_tensor *bgphoto, rng_t *r)
+{
+    static const int aspects[][2] = {{320, 240}, {240, 320}, {300, 300}, {320, 213}, {256, 320}};
+    int ai = rng_int(r, 5), W = aspects[ai][0], H = aspects[ai][1];
+    pimg_tensor *c;
+    if (!bgphoto) {
+        if (!(c = pimg_tensor_new(W, H, 3)))
+            return NULL;
+        double base = rng_range(r, 0.75, 1.0), grad = rng_range(r, -0.08, 0.08);
+        double tint[3] = {rng_range(r, -0.04, 0.04), rng_range(r, -0.04, 0.04), rng_range(r, -0.04, 0.04)};
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < 3; k++) {
+                    double v = base + tint[k] + grad * ((double)y / H - 0.5);
+                    pimg_tensor_at(c, x, y)[k] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+                }
+    } else if (!(c = cover(bgphoto, W, H, r))) {
+        return NULL;
+    }
+    double frac = rng_range(r, 0.35, 0.9);
+    double s = frac * fmin((double)W / obj->w, (double)H / obj->h);
+    int ow = (int)fmax(8, obj->w * s), oh = (int)fmax(8, obj->h * s);
+    if (ow > W) ow = W;
+    if (oh > H) oh = H;
+    pimg_tensor *o = pimg_tensor_resize(obj, ow, oh);
+    if (!o) {
+        pimg_tensor_free(c);
+        return NULL;
+    }
+    if (rng_u(r) < 0.5)
+        mirror(o);
+    int ox = rng_int(r, W - ow + 1), oy = rng_int(r, H - oh + 1);
+    if (rng_u(r) < 0.5) {
+        /* Contact shadow: the object's alpha shifted down a little, darkening what is below. */
+        int dy = (int)(oh * rng_range(r, 0.02, 0.06)) + 1, dx = (int)(ow * rng_range(r, -0.03, 0.03));
+        double dark = rng_range(r, 0.15, 0.4);
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++) {
+                int cx = ox + x + dx, cy = oy + y + dy;
+                if (cx < 0 || cy < 0 || cx >= W || cy >= H)
+                    continue;
+                float a = pimg_tensor_at(o, x, y)[3];
+                float *p = pimg_tensor_at(c, cx, cy);
+                for (int k = 0; k < 3; k++)
+                    p[k] *= (float)(1.0 - dark * a);
+            }
+    }
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            const float *q = pimg_tensor_at(o, x, y);
+            float *p = pimg_tensor_at(c, ox + x, oy + y);
+            for (int k = 0; k < 3; k++)
+                p[k] = q[3] * q[k] + (1 - q[3]) * p[k];
+        }
+    pimg_tensor_free(o);
+    return c;
+}
+
+/* ---- the example set ------------------------------------------------------------------ */
+
+/* One augmented upright image: the features of its four turns, feats[k] = the image turned so
+ * that it needs k clockwise quarter turns. */
+typedef struct {
+    float feats[4][PIMG_ORIENT_NFEAT];
+    int group; /* source photo or object: folds never split a group */
+    int test;
+    int plain; /* the unaugmented copy (scored on the test split) */
+} example;
+
+typedef struct {
+    example *v;
+    int n, cap;
+} example_set;
+
+static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, int test, int plain,
+                               pimg_error *err)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 512;
+        example *nv = realloc(s->v, sizeof *nv * cap);
+        if (!nv)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        s->v = nv;
+        s->cap = cap;
+    }
+    pimg_tensor *thumb = pimg_orient_thumb(upright);
+    if (!thumb)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    float turned[4][PIMG_ORIENT_NFEAT];
+    pimg_status st = pimg_orient_turn_features(thumb, log((double)upright->w / upright->h), turned, err);
+    pimg_tensor_free(thumb);
+    if (st)
+        return st;
+    example *e = &s->v[s->n++];
+    /* turned[j] is the upright image turned clockwise j quarters, which needs (4 - j) % 4. */
+    for (int j = 0; j < 4; j++)
+        memcpy(e->feats[(4 - j) % 4], turned[j], sizeof turned[j]);
+    e->group = group;
+    e->test = test;
+    e->plain = plain;
+    return PIMG_OK;
+}
+
+/* Weight of the (standardised) log aspect ratio next to the two feature groups, each of which
+ * has unit total weight. */
+#define ASPECT_WEIGHT 0.7
+
+/* ---- libsvm plumbing ------------------------------------------------------------------ */
+
+typedef struct {
+    struct svm_node *nodes; /* n_examples * 4 rows of NFEAT + 1 */
+    float mean[PIMG_ORIENT_NFEAT], scale[PIMG_ORIENT_NFEAT];
+} scaled_set;
+
+static struct svm_node *row(const scaled_set *ss, int ex, int k)
+{
+    return ss->nodes + ((size_t)ex * 4 + k) * (PIMG_ORIENT_NFEAT + 1);
+}
+
+/* Standardises every feature with the training examples' mean and spread, and weights the two
+ * feature groups so each contributes about equally to RBF distances. */
+static pimg_status scale_set(const example_set *s, scaled_set *ss, pimg_error *err)
+{
+    double sum[PIMG_ORIENT_NFEAT] = {0}, sq[PIMG_ORIENT_NFEAT] = {0};
+    long cnt = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].test)
+            continue;
+        for (int k = 0; k < 4; k++)
+            for (int f = 0; f < PIMG_ORIENT_NFEAT; f++) {
+                double x = s->v[i].feats[k][f];
+                sum[f] += x;
+                sq[f] += x * x;
+            }
+        cnt += 4;
+    }
+    if (!cnt)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no training examples");
+    for (int f = 0; f < PIMG_ORIENT_NFEAT; f++) {
+        double m = sum[f] / cnt, var = sq[f] / cnt - m * m;
+        double gw = f < PIMG_ORIENT_N_COLOUR                      ? 1.0 / sqrt(PIMG_ORIENT_N_COLOUR)
+                    : f < PIMG_ORIENT_N_COLOUR + PIMG_ORIENT_N_HOG ? 1.0 / sqrt(PIMG_ORIENT_N_HOG)
+                                                                  : ASPECT_WEIGHT;
+        ss->mean[f] = (float)m;
+        ss->scale[f] = (float)(gw / sqrt(var + 1e-6));
+    }
+    ss->nodes = malloc(sizeof(struct svm_node) * (size_t)s->n * 4 * (PIMG_ORIENT_NFEAT + 1));
+    if (!ss->nodes)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < 4; k++) {
+            struct svm_node *x = row(ss, i, k);
+            for (int f = 0; f < PIMG_ORIENT_NFEAT; f++) {
+                x[f].index = f + 1;
+                x[f].value = (s->v[i].feats[k][f] - ss->mean[f]) * ss->scale[f];
+            }
+            x[PIMG_ORIENT_NFEAT].index = -1;
+        }
+    return PIMG_OK;
+}
+
+static void svm_params(struct svm_parameter *p, double C, double gamma, int probability)
+{
+    memset(p, 0, sizeof *p);
+    p->svm_type = C_SVC;
+    p->kernel_type = RBF;
+    p->gamma = gamma;
+    p->C = C;
+    p->cache_size = 256;
+    p->eps = 1e-3;
+    p->shrinking = 1;
+    p->probability = probability;
+}
+
+/* Trains on the examples for which use[i] is set (all four turns of each). */
+static struct svm_model *train_on(const example_set *s, const scaled_set *ss, const char *use, double C,
+                                  double gamma, int probability, unsigned seed)
+{
+    int l = 0;
+    for (int i = 0; i < s->n; i++)
+        l += use[i] ? 4 : 0;
+    struct svm_problem prob = {.l = l};
+    prob.y = malloc(sizeof(double) * (l ? l : 1));
+    prob.x = malloc(sizeof(struct svm_node *) * (l ? l : 1));
+    struct svm_model *model = NULL;
+    if (prob.y && prob.x && l) {
+        int j = 0;
+        for (int i = 0; i < s->n; i++)
+            if (use[i])
+                for (int k = 0; k < 4; k++) {
+                    prob.y[j] = k;
+                    prob.x[j++] = row(ss, i, k);
+                }
+        struct svm_parameter p;
+        svm_params(&p, C, gamma, probability);
+        svm_set_print_string_function(silent_print);
+        srand(seed); /* libsvm's probability folds use rand(): same seed, same model */
+        if (!svm_check_parameter(&prob, &p))
+            model = svm_train(&prob, &p);
+    }
+    /* The model keeps pointers into prob.x rows (ss->nodes), not prob itself. */
+    free(prob.y);
+    free(prob.x);
+    return model;
+}
+
+/* Class probabilities of one scaled row, indexed by class. */
+static void probs_of(const struct svm_model *model, const int *labels, const struct svm_node *x, double out[4])
+{
+    double p[4];
+    svm_predict_probability(model, x, p);
+    for (int i = 0; i < 4; i++)
+        out[labels[i]] = p[i];
+}
+
+/* Posteriors for the four truth cases of one example from its four rows' class probabilities
+ * P[k'][.] (row k' needs k' turns): the case needing k, turned clockwise by j, is row (k-j). */
+static void example_posteriors(const double P[4][4], double post[4][4])
+{
+    for (int k = 0; k < 4; k++) {
+        double q[4][4];
+        for (int j = 0; j < 4; j++)
+            memcpy(q[j], P[(k - j + 4) % 4], sizeof q[j]);
+        pimg_orient_combine(q, post[k]);
+    }
+}
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+cJSON *pimg_orient_metrics(const int *truth, const int *pred, int n)
+{
+    int conf[4][4] = {{0}};
+    for (int i = 0; i < n; i++) {
+        int t = ((truth[i] / 90) % 4 + 4) % 4, p = ((pred[i] / 90) % 4 + 4) % 4;
+        conf[t][p]++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    int ok = 0, up = 0, upturned = 0, turned = 0, missed = 0;
+    cJSON *pc = cJSON_AddObjectToObject(o, "per_class_accuracy");
+    cJSON *cm = cJSON_AddArrayToObject(o, "confusion");
+    for (int t = 0; t < 4; t++) {
+        int rowsum = 0;
+        cJSON *r = cJSON_CreateArray();
+        for (int p = 0; p < 4; p++) {
+            rowsum += conf[t][p];
+            cJSON_AddItemToArray(r, cJSON_CreateNumber(conf[t][p]));
+        }
+        cJSON_AddItemToArray(cm, r);
+        ok += conf[t][t];
+        char key[8];
+        snprintf(key, sizeof key, "%d", t * 90);
+        cJSON_AddNumberToObject(pc, key, rowsum ? (double)conf[t][t] / rowsum : 0.0);
+        if (t == 0) {
+            up = rowsum;
+            upturned = rowsum - conf[0][0];
+        } else {
+            turned += rowsum;
+            missed += conf[t][0];
+        }
+    }
+    cJSON_AddStringToObject(o, "confusion_axes", "rows: needed turn 0/90/180/270; columns: answered turn");
+    cJSON_AddNumberToObject(o, "cases", n);
+    cJSON_AddNumberToObject(o, "accuracy", n ? (double)ok / n : 0.0);
+    cJSON_AddNumberToObject(o, "false_turn", up ? (double)upturned / up : 0.0);
+    cJSON_AddNumberToObject(o, "left_alone", turned ? (double)missed / turned : 0.0);
+    return o;
+}
+
+/* ---- training ------------------------------------------------------------------------- */
+
+static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, cJSON *info, pimg_error *err)
+{
+    item_list photos = {0}, objects = {0};
+    pimg_tensor **bgs = NULL;
+    int *bg_idx = NULL;
+    pimg_status st = PIMG_OK;
+    for (int d = 0; d < o->n_data_dirs && !st; d++)
+        st = read_folder(o->data_dirs[d], "labels.csv", &photos, err);
+    for (int d = 0; d < o->n_objects_dirs && !st; d++)
+        st = read_folder(o->objects_dirs[d], "objects.csv", &objects, err);
+    if (st)
+        goto out;
+    split_items(&photos, o->test_frac, o->seed, 1);
+    split_items(&objects, o->test_frac, o->seed, 2);
+    int n_up = 0, n_up_test = 0;
+    for (int i = 0; i < photos.n; i++)
+        if (photos.v[i].up) {
+            n_up++;
+            n_up_test += photos.v[i].test;
+        }
+    if (!n_up) {
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no upright (up=1) photos found");
+        goto out;
+    }
+    bgs = calloc(photos.n, sizeof *bgs);
+    bg_idx = malloc(sizeof(int) * photos.n);
+    if (!bgs || !bg_idx) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* Photos: augmented copies of every upright one; they are kept (small) as backgrounds. */
+    int done = 0, skipped = 0;
+    double t0 = now_s();
+    for (int i = 0; i < photos.n; i++) {
+        const item *it = &photos.v[i];
+        if (!it->up)
+            continue;
+        pimg_tensor *t = NULL;
+        pimg_error e = {0};
+        if (load_photo(it, o->work_side, &t, &e)) {
+            skipped++;
+            progress(o, "skipping %s: %s", it->path, e.msg);
+            continue;
+        }
+        for (int v = 0; v < o->variants && !st; v++) {
+            rng_t r;
+            rng_seed(&r, o->seed, (unsigned long long)i + 1000, v);
+            pimg_tensor *a = pimg_tensor_copy(t);
+            if (a)
+                a = augment(a, v, &r);
+            if (!a) {
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = add_example(set, a, i, it->test, v == 0, err);
+            pimg_tensor_free(a);
+        }
+        bgs[i] = t;
+        if (st)
+            goto out;
+        if (++done % 20 == 0)
+            progress(o, "photos %d/%d (%.1f s)", done, n_up, now_s() - t0);
+    }
+    progress(o, "photos %d done, %d skipped, %d examples (%.1f s)", done, skipped, set->n, now_s() - t0);
+    /* Composites: each split's objects on that split's backgrounds (or plain ones). */
+    int made = 0, n_obj_test = 0;
+    for (int i = 0; i < objects.n; i++)
+        n_obj_test += objects.v[i].up && objects.v[i].test;
+    if (objects.n && o->composites > 0) {
+        pimg_tensor **cut = calloc(objects.n, sizeof *cut);
+        if (!cut) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < objects.n; i++) {
+            pimg_error e = {0};
+            if (objects.v[i].up && load_cutout(objects.v[i].path, 256, &cut[i], &e))
+                progress(o, "skipping %s: %s", objects.v[i].path, e.msg);
+        }
+        for (int split = 0; split < 2 && !st; split++) {
+            int no = 0, nb = 0;
+            for (int i = 0; i < objects.n; i++)
+                no += cut[i] && objects.v[i].test == split;
+            for (int i = 0; i < photos.n; i++)
+                if (bgs[i] && photos.v[i].test == split)
+                    bg_idx[nb++] = i;
+            int want = (int)lround(o->composites * (split ? o->test_frac : 1.0 - o->test_frac));
+            for (int c = 0; c < want && no && !st; c++) {
+                rng_t r;
+                rng_seed(&r, o->seed, 7777 + split, c);
+                int pick = rng_int(&r, no), oi = -1;
+                for (int i = 0; i < objects.n; i++)
+                    if (cut[i] && objects.v[i].test == split && pick-- == 0) {
+                        oi = i;
+                        break;
+                    }
+                const pimg_tensor *bg = nb && rng_u(&r) < 0.5 ? bgs[bg_idx[rng_int(&r, nb)]] : NULL;
+                pimg_tensor *cp = composite(cut[oi], bg, &r);
+                if (cp)
+                    cp = augment(cp, 2 + c % 4, &r);
+                if (!cp) {
+                    st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                /* Composites are grouped by object, offset past the photo ids. */
+                st = add_example(set, cp, photos.n + oi, split, 1, err);
+                pimg_tensor_free(cp);
+                made++;
+            }
+        }
+        for (int i = 0; i < objects.n; i++)
+            pimg_tensor_free(cut[i]);
+        free(cut);
+        progress(o, "composites %d (%.1f s)", made, now_s() - t0);
+    }
+    cJSON *sp = cJSON_AddObjectToObject(info, "split");
+    cJSON_AddNumberToObject(sp, "seed", o->seed);
+    cJSON_AddNumberToObject(sp, "test_frac", o->test_frac);
+    cJSON_AddStringToObject(sp, "by", "source photo / object (turned and augmented copies stay together)");
+    cJSON_AddNumberToObject(sp, "upright_photos", n_up - skipped);
+    cJSON_AddNumberToObject(sp, "test_photos", n_up_test);
+    cJSON_AddNumberToObject(sp, "objects", objects.n);
+    cJSON_AddNumberToObject(sp, "test_objects", n_obj_test);
+    cJSON_AddNumberToObject(sp, "composites", made);
+    cJSON_AddNumberToObject(sp, "variants_per_photo", o->variants);
+    cJSON_AddNumberToObject(sp, "examples", set->n);
+out:
+    if (bgs)
+        for (int i = 0; i < photos.n; i++)
+            pimg_tensor_free(bgs[i]);
+    free(bgs);
+    free(bg_idx);
+    free(photos.v);
+    free(objects.v);
+    return st;
+}
+
+/* Out-of-fold class probabilities (or labels only when P is NULL) with grouped folds;
+ * returns the single-image error rate over the training examples. */
+static double cross_validate(const pimg_orient_train_opts *o, const example_set *s, const scaled_set *ss,
+                             const int *fold, double C, double gamma, double (*P)[4][4])
+{
+    char *use = malloc(s->n);
+    long wrong = 0, total = 0;
+    if (!use)
+        return 1.0;
+    for (int f = 0; f < o->folds; f++) {
+        for (int i = 0; i < s->n; i++)
+            use[i] = !s->v[i].test && fold[i] != f;
+        struct svm_model *m = train_on(s, ss, use, C, gamma, P != NULL, o->seed + f);
+        if (!m) {
+            free(use);
+            return 1.0;
+        }
+        int labels[4];
+        svm_get_labels(m, labels);
+        for (int i = 0; i < s->n; i++) {
+            if (s->v[i].test || fold[i] != f)
+                continue;
+            for (int k = 0; k < 4; k++) {
+                int got;
+                if (P) {
+                    probs_of(m, labels, row(ss, i, k), P[i][k]);
+                    got = 0;
+                    for (int c = 1; c < 4; c++)
+                        if (P[i][k][c] > P[i][k][got])
+                            got = c;
+                } else {
+                    got = (int)svm_predict(m, row(ss, i, k));
+                }
+                wrong += got != k;
+                total++;
+            }
+        }
+        svm_free_and_destroy_model(&m);
+    }
+    free(use);
+    return total ? (double)wrong / total : 1.0;
+}
+
+/* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate. */
+static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double *cv_acc,
+                               double *cv_false, double *cv_argmax)
+{
+    int n = 0;
+    double *best = malloc(sizeof(double) * (s->n ? s->n : 1));
+    if (!best)
+        return 0.99;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].test)
+            continue;
+        double post[4][4];
+        example_posteriors(P[i], post);
+        /* How sure the model would be of the (wrong) turn it prefers for this upright image. */
+        double mx = 0;
+        for (int r = 1; r < 4; r++)
+            if (post[0][r] > post[0][0] && post[0][r] > mx)
+                mx = post[0][r];
+        best[n++] = mx;
+    }
+    /* Sort descending; allow floor(max_rate * n) upright images to be turned. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && best[j] > best[j - 1]; j--) {
+            double t = best[j];
+            best[j] = best[j - 1];
+            best[j - 1] = t;
+        }
+    int allowed = (int)floor(max_rate * n);
+    double thr = allowed < n ? best[allowed] + 1e-4 : 0.5;
+    if (thr < 0.5)
+        thr = 0.5;
+    if (thr > 0.999)
+        thr = 0.999;
+    free(best);
+    /* Out-of-fold accuracy and false turns at that threshold, over all four cases. */
+    long ok = 0, tot = 0, ft = 0, up = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].test)
+            continue;
+        double post[4][4];
+        example_posteriors(P[i], post);
+        for (int k = 0; k < 4; k++) {
+            int rot;
+            double conf;
+            pimg_orient_decide(post[k], thr, &rot, &conf);
+            ok += rot == 90 * k;
+            tot++;
+            if (k == 0) {
+                up++;
+                ft += rot != 0;
+            }
+        }
+    }
+    *cv_acc = tot ? (double)ok / tot : 0;
+    /* Without a threshold (always the most probable turn), for comparison. */
+    long ok0 = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].test)
+            continue;
+        double post[4][4];
+        example_posteriors(P[i], post);
+        for (int k = 0; k < 4; k++) {
+            int bb = 0;
+            for (int r = 1; r < 4; r++)
+                if (post[k][r] > post[k][bb])
+                    bb = r;
+            ok0 += bb == k;
+        }
+    }
+    *cv_argmax = tot ? (double)ok0 / tot : 0;
+    *cv_false = up ? (double)ft / up : 0;
+    return thr;
+}
+
+pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model **out, cJSON **metrics,
+                              pimg_error *err)
+{
+    double t_start = now_s();
+    example_set set = {0};
+    scaled_set ss = {0};
+    int *fold = NULL;
+    double(*P)[4][4] = NULL;
+    pimg_orient_model *m = NULL;
+    cJSON *info = cJSON_CreateObject();
+    pimg_status st = PIMG_OK;
+    if (!info)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    if (o->n_data_dirs < 1 || o->folds < 2 || o->variants < 1 || o->test_frac < 0 || o->test_frac >= 1) {
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "bad training options");
+        goto out;
+    }
+    if ((st = build_set(o, &set, info, err)))
+        goto out;
+    if ((st = scale_set(&set, &ss, err)))
+        goto out;
+    /* Grouped folds: every copy of one photo (or one object's composites) in the same fold. */
+    fold = malloc(sizeof(int) * set.n);
+    P = calloc(set.n, sizeof *P);
+    if (!fold || !P) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < set.n; i++) {
+        rng_t r;
+        rng_seed(&r, o->seed, 99, (unsigned long long)set.v[i].group);
+        fold[i] = rng_int(&r, o->folds);
+    }
+    /* Grid search: for each gamma raise C while the validation error improves; move to the next
+     * gamma while the best error improves; never more than max_iter points. */
+    static const double gammas[] = {0.25, 0.5, 1.0, 2.0};
+    static const double Cs[] = {1, 4, 16};
+    double best_err = 2, best_C = 4, best_g = 0.5;
+    int iter = 0;
+    cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
+    double prev_gamma_best = 2;
+    for (size_t gi = 0; gi < sizeof gammas / sizeof *gammas && iter < o->max_iter; gi++) {
+        double gbest = 2;
+        for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && iter < o->max_iter; ci++) {
+            double t = now_s();
+            double e = cross_validate(o, &set, &ss, fold, Cs[ci], gammas[gi], NULL);
+            iter++;
+            progress(o, "cv %d: gamma=%g C=%g error=%.4f (%.1f s)", iter, gammas[gi], Cs[ci], e, now_s() - t);
+            cJSON *g = cJSON_CreateObject();
+            cJSON_AddNumberToObject(g, "gamma", gammas[gi]);
+            cJSON_AddNumberToObject(g, "C", Cs[ci]);
+            cJSON_AddNumberToObject(g, "cv_error", e);
+            cJSON_AddItemToArray(grid, g);
+            if (e < best_err) {
+                best_err = e;
+                best_C = Cs[ci];
+                best_g = gammas[gi];
+            }
+            if (e >= gbest)
+                break; /* validation error stopped improving along C */
+            gbest = e;
+        }
+        if (gbest >= prev_gamma_best)
+            break; /* and along gamma */
+        prev_gamma_best = gbest;
+    }
+    progress(o, "chosen gamma=%g C=%g (cv error %.4f)", best_g, best_C, best_err);
+    /* Out-of-fold posteriors at the chosen point give the turn threshold. */
+    double t = now_s();
+    cross_validate(o, &set, &ss, fold, best_C, best_g, P);
+    double cv_acc = 0, cv_false = 0, cv_argmax = 0;
+    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, &cv_acc, &cv_false, &cv_argmax);
+    progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
+             cv_acc, cv_false, cv_argmax, now_s() - t);
+    /* Final model on the whole training split. */
+    t = now_s();
+    char *use = malloc(set.n);
+    if (!use) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < set.n; i++)
+        use[i] = !set.v[i].test;
+    struct svm_model *svm = train_on(&set, &ss, use, best_C, best_g, 1, o->seed);
+    free(use);
+    if (!svm) {
+        st = pimg_error_set(err, PIMG_ERR_INTERNAL, "libsvm training failed");
+        goto out;
+    }
+    /* Quantise for shipping and score the quantised model, so the metrics are those of the
+     * file we write. The model no longer points into ss.nodes after this. */
+    pimg_orient_qsvm *q = pimg_orient_qsvm_from_svm(svm, PIMG_ORIENT_NFEAT);
+    svm_free_and_destroy_model(&svm);
+    struct svm_model *own = q ? pimg_orient_qsvm_to_svm(q) : NULL;
+    m = own ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        if (own)
+            svm_free_and_destroy_model(&own);
+        pimg_orient_qsvm_free(q);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    m->qsvm = q;
+    m->svm = own;
+    svm_get_labels(own, m->labels);
+    if ((st = pimg_orient_model_prepare(m, err)))
+        goto out;
+    memcpy(m->mean, ss.mean, sizeof m->mean);
+    memcpy(m->scale, ss.scale, sizeof m->scale);
+    m->min_turn_prob = thr;
+    progress(o, "final model: %d support vectors (%.1f s)", own->l, now_s() - t);
+    /* Held-out test: each test photo's unaugmented copy and each test composite, four turns. */
+    int nt = 0;
+    for (int i = 0; i < set.n; i++)
+        nt += set.v[i].test && set.v[i].plain ? 4 : 0;
+    int *truth = malloc(sizeof(int) * (nt ? nt : 1)), *pred = malloc(sizeof(int) * (nt ? nt : 1));
+    if (!truth || !pred) {
+        free(truth);
+        free(pred);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int j = 0;
+    for (int i = 0; i < set.n; i++) {
+        if (!set.v[i].test || !set.v[i].plain)
+            continue;
+        double Pi[4][4], post[4][4];
+        for (int k = 0; k < 4; k++)
+            pimg_orient_class_probs(m, set.v[i].feats[k], Pi[k]);
+        example_posteriors(Pi, post);
+        for (int k = 0; k < 4; k++) {
+            double conf;
+            truth[j] = 90 * k;
+            pimg_orient_decide(post[k], thr, &pred[j], &conf);
+            j++;
+        }
+    }
+    cJSON *tm = pimg_orient_metrics(truth, pred, nt);
+    free(truth);
+    free(pred);
+    cJSON_AddItemToObject(info, "test", tm);
+    cJSON *ch = cJSON_AddObjectToObject(info, "model");
+    cJSON_AddStringToObject(ch, "svm", "C-SVC, RBF kernel, 4 classes (clockwise quarter turns), Platt probabilities");
+    cJSON_AddNumberToObject(ch, "C", best_C);
+    cJSON_AddNumberToObject(ch, "gamma", best_g);
+    cJSON_AddNumberToObject(ch, "cv_error_single", best_err);
+    cJSON_AddNumberToObject(ch, "grid_points", iter);
+    cJSON_AddNumberToObject(ch, "support_vectors", own->l);
+    cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
+    cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
+    cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
+    cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);
+    cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
+out:
+    free(set.v);
+    free(ss.nodes);
+    free(fold);
+    free(P);
+    if (st) {
+        cJSON_Delete(info);
+        pimg_orient_model_free(m);
+        return st;
+    }
+    *out = m;
+    *metrics = info;
+    return PIMG_OK;
+}
+
+pimg_status pimg_orient_evaluate(const pimg_orient_model *m, const char *const *dirs, int n_dirs,
+                                 pimg_progress_fn progress_fn, void *ud, cJSON **metrics, pimg_error *err)
+{
+    item_list photos = {0};
+    pimg_status st = PIMG_OK;
+    for (int d = 0; d < n_dirs && !st; d++)
+        st = read_folder(dirs[d], "labels.csv", &photos, err);
+    if (st) {
+        free(photos.v);
+        return st;
+    }
+    int *truth = malloc(sizeof(int) * 4 * (photos.n ? photos.n : 1));
+    int *pred = malloc(sizeof(int) * 4 * (photos.n ? photos.n : 1));
+    int n = 0, skipped = 0;
+    if (!truth || !pred) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < photos.n && !st; i++) {
+        if (!photos.v[i].up)
+            continue;
+        pimg_tensor *t = NULL;
+        pimg_error e = {0};
+        if (load_photo(&photos.v[i], PIMG_ANALYSIS_SIDE, &t, &e)) {
+            skipped++;
+            continue;
+        }
+        for (int k = 0; k < 4 && !st; k++) {
+            /* Turn the upright photo counter-clockwise by k quarters: it then needs k. */
+            pimg_tensor *r = k ? pimg_tensor_rot90(t, 360 - 90 * k) : t;
+            double conf;
+            if (!r) {
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = pimg_orient_predict(m, r, &pred[n], &conf, err);
+            truth[n++] = 90 * k;
+            if (r != t)
+                pimg_tensor_free(r);
+        }
+        pimg_tensor_free(t);
+        if (progress_fn && (i + 1) % 20 == 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "evaluated %d/%d photos", i + 1, photos.n);
+            progress_fn(ud, msg);
+        }
+    }
+    if (!st) {
+        cJSON *o = pimg_orient_metrics(truth, pred, n);
+        if (!o) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        } else {
+            cJSON_AddNumberToObject(o, "photos", n / 4);
+            cJSON_AddNumberToObject(o, "skipped", skipped);
+            *metrics = o;
+        }
+    }
+out:
+    free(truth);
+    free(pred);
+    free(photos.v);
+    return st;
+}
