@@ -58,16 +58,14 @@ pimg_status pimg_homography_invert(const double H[9], double out[9])
     return PIMG_OK;
 }
 
-/* Solves the n x n system a x = b in place (Gaussian elimination, partial pivoting).
- * Returns -1 when a is (numerically) singular. */
-static int solve(double *a, double *b, int n)
+int pimg_linsolve(double *a, double *b, int n, double tiny)
 {
     for (int c = 0; c < n; c++) {
         int p = c;
         for (int r = c + 1; r < n; r++)
             if (fabs(a[r * n + c]) > fabs(a[p * n + c]))
                 p = r;
-        if (fabs(a[p * n + c]) < 1e-12)
+        if (fabs(a[p * n + c]) < tiny)
             return -1;
         if (p != c) {
             for (int k = 0; k < n; k++) {
@@ -238,7 +236,7 @@ static int solve4(const double *s, const double *d, const int idx[4], double H[9
         b[2 * k] = u;
         b[2 * k + 1] = v;
     }
-    if (solve(a, b, 8))
+    if (pimg_linsolve(a, b, 8, 1e-12))
         return -1;
     memcpy(H, b, sizeof b);
     H[8] = 1;
@@ -296,7 +294,7 @@ static void lm_raw(const double *s, const double *d, const int *idx, int n, cons
                 a[q * 8 + q] += lambda * (jtj[q * 8 + q] + 1e-12);
                 delta[q] = -jtr[q];
             }
-            if (solve(a, delta, 8)) {
+            if (pimg_linsolve(a, delta, 8, 1e-12)) {
                 lambda *= 10;
                 continue;
             }

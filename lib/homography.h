@@ -56,4 +56,9 @@ int pimg_homography_plausible(const double H[9], double w, double h, double max_
 /* Inverse of H (normalised to H[8] == 1 when possible). Returns BAD_INPUT when singular. */
 pimg_status pimg_homography_invert(const double H[9], double out[9]);
 
+/* Solves the dense n x n system a x = b in place (Gaussian elimination with partial pivoting;
+ * the solution replaces b, a is destroyed). Returns -1 when a pivot falls below tiny (singular
+ * for the caller's scale), else 0. Shared by the homography fits and photometric refinement. */
+int pimg_linsolve(double *a, double *b, int n, double tiny);
+
 #endif

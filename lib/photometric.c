@@ -172,41 +172,6 @@ static int evaluate(const gimg *gi, double si, const sample *sm, int ns, const d
     return used;
 }
 
-static int solve_n(double *a, double *b, int n)
-{
-    for (int c = 0; c < n; c++) {
-        int p = c;
-        for (int r = c + 1; r < n; r++)
-            if (fabs(a[r * n + c]) > fabs(a[p * n + c]))
-                p = r;
-        if (fabs(a[p * n + c]) < 1e-18)
-            return -1;
-        if (p != c) {
-            for (int k = 0; k < n; k++) {
-                double t = a[c * n + k];
-                a[c * n + k] = a[p * n + k];
-                a[p * n + k] = t;
-            }
-            double t = b[c];
-            b[c] = b[p];
-            b[p] = t;
-        }
-        for (int r = c + 1; r < n; r++) {
-            double f = a[r * n + c] / a[c * n + c];
-            for (int k = c; k < n; k++)
-                a[r * n + k] -= f * a[c * n + k];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int c = n - 1; c >= 0; c--) {
-        double s = b[c];
-        for (int k = c + 1; k < n; k++)
-            s -= a[c * n + k] * b[k];
-        b[c] = s / a[c * n + c];
-    }
-    return 0;
-}
-
 /* One blur stage: picks samples on ref, runs Levenberg-Marquardt on p. Returns -1 on no
  * memory, else 0 (p updated only on improvement). */
 static int stage(const pimg_tensor *in, const pimg_tensor *ref, double sigma, double p[NPAR],
@@ -263,7 +228,7 @@ static int stage(const pimg_tensor *in, const pimg_tensor *ref, double sigma, do
                 a[k * NPAR + k] *= 1 + lambda;
                 d[k] = -jtr[k];
             }
-            if (solve_n(a, d, NPAR)) {
+            if (pimg_linsolve(a, d, NPAR, 1e-18)) {
                 lambda *= 10;
                 continue;
             }

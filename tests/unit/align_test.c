@@ -14,32 +14,7 @@
 #include "image_vips.h"
 #include "photometric.h"
 #include "pimg.h"
-
-static void project(const double H[9], double x, double y, double *u, double *v)
-{
-    double w = H[6] * x + H[7] * y + H[8];
-    *u = (H[0] * x + H[1] * y + H[2]) / w;
-    *v = (H[3] * x + H[4] * y + H[5]) / w;
-}
-
-static double corner_err(const double H[9], const double G[9], double w, double h)
-{
-    const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
-    double e = 0;
-    for (int i = 0; i < 4; i++) {
-        double a, b, c, d;
-        project(H, cx[i], cy[i], &a, &b);
-        project(G, cx[i], cy[i], &c, &d);
-        e += hypot(a - c, b - d);
-    }
-    return e / 4;
-}
-
-static double urand(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
+#include "testutil.h"
 
 /* A grey w x h "photo": random overlapping ellipses and rectangles of random brightness on a
  * mid-grey ground, softened by a small box blur — corners and blobs at many scales. */
@@ -49,10 +24,10 @@ static pimg_tensor *texture(int w, int h, unsigned long long seed)
     for (int i = 0; i < w * h; i++)
         t->data[i] = 0.5f;
     for (int k = 0; k < 260; k++) {
-        double cx = urand(&seed) * w, cy = urand(&seed) * h;
-        double rx = 3 + urand(&seed) * w / 10, ry = 3 + urand(&seed) * h / 10;
-        float v = (float)urand(&seed);
-        int rect = urand(&seed) < 0.5;
+        double cx = pimg_test_urand(&seed) * w, cy = pimg_test_urand(&seed) * h;
+        double rx = 3 + pimg_test_urand(&seed) * w / 10, ry = 3 + pimg_test_urand(&seed) * h / 10;
+        float v = (float)pimg_test_urand(&seed);
+        int rect = pimg_test_urand(&seed) < 0.5;
         for (int y = (int)fmax(0, cy - ry); y < (int)fmin(h, cy + ry); y++)
             for (int x = (int)fmax(0, cx - rx); x < (int)fmin(w, cx + rx); x++) {
                 double dx = (x - cx) / rx, dy = (y - cy) / ry;
@@ -84,7 +59,7 @@ static pimg_tensor *warp_tensor(const pimg_tensor *src, const double H[9], int w
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             double u, v;
-            project(H, x + 0.5, y + 0.5, &u, &v);
+            pimg_test_project(H, x + 0.5, y + 0.5, &u, &v);
             u -= 0.5;
             v -= 0.5;
             int x0 = (int)floor(u), y0 = (int)floor(v);
@@ -111,14 +86,14 @@ START_TEST(estimate_recovers_synthetic_homography)
     ck_assert_int_eq(r.found, 1);
     ck_assert_int_ge(r.inliers, 30);
     ck_assert_int_ge(r.matches, r.inliers);
-    ck_assert_double_lt(corner_err(r.H, H_IN_TO_REF, 480, 360), 1.0);
+    ck_assert_double_lt(pimg_test_corner_err(r.H, H_IN_TO_REF, 480, 360), 1.0);
 
     /* Scale-aware: the upload analysed at half size (scale 2 = full-res pixels per tensor
      * pixel) must still give H in full-resolution coordinates. */
     pimg_tensor *half = pimg_tensor_resize(in, 240, 180);
     ck_assert_int_eq(pimg_align_estimate(half, 2.0, ref, 1.0, &r, &err), PIMG_OK);
     ck_assert_int_eq(r.found, 1);
-    ck_assert_double_lt(corner_err(r.H, H_IN_TO_REF, 480, 360), 2.0);
+    ck_assert_double_lt(pimg_test_corner_err(r.H, H_IN_TO_REF, 480, 360), 2.0);
     pimg_tensor_free(half);
     pimg_tensor_free(in);
     pimg_tensor_free(ref);
@@ -133,12 +108,12 @@ START_TEST(photometric_refine_pulls_h_to_subpixel)
     memcpy(H, H_IN_TO_REF, sizeof H);
     H[2] += 2.0; /* a keypoint fit 2-3 px off at the corners */
     H[4] *= 1.004;
-    ck_assert_double_gt(corner_err(H, H_IN_TO_REF, 400, 300), 1.5);
+    ck_assert_double_gt(pimg_test_corner_err(H, H_IN_TO_REF, 400, 300), 1.5);
     pimg_photometric_stats st;
     ck_assert_int_eq(pimg_photometric_refine(in, ref, H, &st), PIMG_OK);
     ck_assert_int_gt(st.samples, 1000);
     ck_assert_int_gt(st.iterations, 0);
-    ck_assert_double_lt(corner_err(H, H_IN_TO_REF, 400, 300), 0.2);
+    ck_assert_double_lt(pimg_test_corner_err(H, H_IN_TO_REF, 400, 300), 0.2);
     /* Nothing to lock on: H stays as given. */
     pimg_tensor *flat = pimg_tensor_new(400, 300, 1);
     double H2[9];
@@ -218,9 +193,5 @@ int main(void)
     tcase_add_test(tc, estimate_reports_not_found_without_texture);
     tcase_add_test(tc, warp_moves_pixels_by_h);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

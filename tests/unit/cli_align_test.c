@@ -14,6 +14,8 @@
 #include <cjson/cJSON.h>
 #include <vips/vips.h>
 
+#include "testutil.h"
+
 static char dir[64];
 
 static double urand(unsigned long long *s)
@@ -183,9 +185,5 @@ int main(void)
     tcase_add_test(tc, align_without_model_is_success_with_null);
     tcase_add_test(tc, align_unreadable_image_exits_2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

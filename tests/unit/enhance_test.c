@@ -13,6 +13,7 @@
 #include "enhance_train.h"
 #include "image_vips.h"
 #include "pimg.h"
+#include "testutil.h"
 
 /* A synthetic "photo": a diagonal gradient over the full range with a few flat shapes. */
 static pimg_rgb8 scene(int w, int h, unsigned seed)
@@ -269,8 +270,6 @@ END_TEST
 
 int main(void)
 {
-    if (pimg_init(NULL, 1, NULL))
-        return EXIT_FAILURE;
     Suite *s = suite_create("enhance");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
@@ -283,10 +282,5 @@ int main(void)
     tcase_add_test(tc, full_resolution_matches_memory_kernels);
     tcase_add_test(tc, training_fits_and_helps_dark_photos);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    pimg_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 1);
 }

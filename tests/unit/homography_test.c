@@ -5,41 +5,14 @@
 #include <stdlib.h>
 
 #include "homography.h"
+#include "testutil.h"
 
 /* A realistic view change of an 800 x 600 image: rotation, scale, shear, perspective. */
 static const double H_TRUE[9] = {0.92, -0.31, 60.0, 0.27, 1.05, -40.0, 1.5e-4, -2.0e-4, 1.0};
 
-static void project(const double H[9], double x, double y, double *u, double *v)
-{
-    double w = H[6] * x + H[7] * y + H[8];
-    *u = (H[0] * x + H[1] * y + H[2]) / w;
-    *v = (H[3] * x + H[4] * y + H[5]) / w;
-}
-
-/* Mean distance between where H and G send the four image corners (what eval/align.py scores). */
-static double corner_err(const double H[9], const double G[9], double w, double h)
-{
-    const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
-    double e = 0;
-    for (int i = 0; i < 4; i++) {
-        double a, b, c, d;
-        project(H, cx[i], cy[i], &a, &b);
-        project(G, cx[i], cy[i], &c, &d);
-        e += hypot(a - c, b - d);
-    }
-    return e / 4;
-}
-
-/* Deterministic uniform numbers in [0, 1) for the fixtures. */
-static double urand(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
-
 static double gauss(unsigned long long *s)
 {
-    double u = urand(s) + 1e-12, v = urand(s);
+    double u = pimg_test_urand(s) + 1e-12, v = pimg_test_urand(s);
     return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
@@ -48,15 +21,15 @@ START_TEST(dlt_recovers_exact_homography)
     unsigned long long rs = 1;
     double src[2 * 30], dst[2 * 30], H[9];
     for (int i = 0; i < 30; i++) {
-        src[2 * i] = urand(&rs) * 800;
-        src[2 * i + 1] = urand(&rs) * 600;
-        project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
+        src[2 * i] = pimg_test_urand(&rs) * 800;
+        src[2 * i + 1] = pimg_test_urand(&rs) * 600;
+        pimg_test_project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
     }
     /* Minimal case (4 points) and over-determined case. */
     ck_assert_int_eq(pimg_homography_dlt(src, dst, 4, H), PIMG_OK);
-    ck_assert_double_lt(corner_err(H, H_TRUE, 800, 600), 1e-6);
+    ck_assert_double_lt(pimg_test_corner_err(H, H_TRUE, 800, 600), 1e-6);
     ck_assert_int_eq(pimg_homography_dlt(src, dst, 30, H), PIMG_OK);
-    ck_assert_double_lt(corner_err(H, H_TRUE, 800, 600), 1e-6);
+    ck_assert_double_lt(pimg_test_corner_err(H, H_TRUE, 800, 600), 1e-6);
     for (int i = 0; i < 9; i++)
         ck_assert_double_eq_tol(H[i], H_TRUE[i], 1e-7 * (fabs(H_TRUE[i]) + 1e-3));
     /* Pixel-scale coordinates are normalised internally: the same works in the 10^4 range. */
@@ -85,15 +58,15 @@ START_TEST(ransac_with_half_outliers_recovers_h)
     double *src = malloc(sizeof(double) * 2 * N), *dst = malloc(sizeof(double) * 2 * N);
     unsigned char *mask = malloc(N);
     for (int i = 0; i < N; i++) {
-        src[2 * i] = urand(&rs) * 800;
-        src[2 * i + 1] = urand(&rs) * 600;
+        src[2 * i] = pimg_test_urand(&rs) * 800;
+        src[2 * i + 1] = pimg_test_urand(&rs) * 600;
         if (i % 2 == 0) { /* inlier with 0.5 px localisation noise */
-            project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
+            pimg_test_project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
             dst[2 * i] += 0.5 * gauss(&rs);
             dst[2 * i + 1] += 0.5 * gauss(&rs);
         } else { /* outlier: anywhere in the reference */
-            dst[2 * i] = urand(&rs) * 800;
-            dst[2 * i + 1] = urand(&rs) * 600;
+            dst[2 * i] = pimg_test_urand(&rs) * 800;
+            dst[2 * i + 1] = pimg_test_urand(&rs) * 600;
         }
     }
     pimg_ransac_opts o = {.thresh = 2.0, .confidence = 0.999, .max_iter = 5000, .min_iter = 50, .seed = 7};
@@ -109,7 +82,7 @@ START_TEST(ransac_with_half_outliers_recovers_h)
         wrong += mask[i];
     ck_assert_int_le(wrong, 5);
     /* 200 points with 0.5 px noise pin the corners far below a pixel. */
-    ck_assert_double_lt(corner_err(H, H_TRUE, 800, 600), 0.5);
+    ck_assert_double_lt(pimg_test_corner_err(H, H_TRUE, 800, 600), 0.5);
     ck_assert(pimg_homography_plausible(H, 800, 600, 16.0));
     free(src);
     free(dst);
@@ -123,8 +96,8 @@ START_TEST(ransac_fails_cleanly_on_pure_noise)
     unsigned long long rs = 3;
     double src[2 * N], dst[2 * N], H[9];
     for (int i = 0; i < 2 * N; i++) {
-        src[i] = urand(&rs) * 800;
-        dst[i] = urand(&rs) * 800;
+        src[i] = pimg_test_urand(&rs) * 800;
+        dst[i] = pimg_test_urand(&rs) * 800;
     }
     pimg_ransac_opts o = {.thresh = 1.0, .confidence = 0.999, .max_iter = 2000, .min_iter = 50, .seed = 1};
     int ninl = 0;
@@ -141,18 +114,18 @@ START_TEST(refine_reduces_geometric_error)
     unsigned long long rs = 9;
     double src[2 * 50], dst[2 * 50];
     for (int i = 0; i < 50; i++) {
-        src[2 * i] = urand(&rs) * 800;
-        src[2 * i + 1] = urand(&rs) * 600;
-        project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
+        src[2 * i] = pimg_test_urand(&rs) * 800;
+        src[2 * i + 1] = pimg_test_urand(&rs) * 600;
+        pimg_test_project(H_TRUE, src[2 * i], src[2 * i + 1], &dst[2 * i], &dst[2 * i + 1]);
     }
     double H[9];
     for (int i = 0; i < 9; i++)
         H[i] = H_TRUE[i];
     H[2] += 3.0; /* 3 px off */
     H[0] *= 1.01;
-    ck_assert_double_gt(corner_err(H, H_TRUE, 800, 600), 2.0);
+    ck_assert_double_gt(pimg_test_corner_err(H, H_TRUE, 800, 600), 2.0);
     pimg_homography_refine(src, dst, 50, H, 30);
-    ck_assert_double_lt(corner_err(H, H_TRUE, 800, 600), 1e-4);
+    ck_assert_double_lt(pimg_test_corner_err(H, H_TRUE, 800, 600), 1e-4);
 }
 END_TEST
 
@@ -189,9 +162,5 @@ int main(void)
     tcase_add_test(tc, refine_reduces_geometric_error);
     tcase_add_test(tc, invert_and_plausibility);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -1,6 +1,7 @@
 /* testutil.c — shared helpers for the unit-test programs (linked into each of them). */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,4 +35,30 @@ void pimg_test_rmtree(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+double pimg_test_urand(unsigned long long *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*state >> 11) / 9007199254740992.0;
+}
+
+void pimg_test_project(const double H[9], double x, double y, double *u, double *v)
+{
+    double w = H[6] * x + H[7] * y + H[8];
+    *u = (H[0] * x + H[1] * y + H[2]) / w;
+    *v = (H[3] * x + H[4] * y + H[5]) / w;
+}
+
+double pimg_test_corner_err(const double H[9], const double G[9], double w, double h)
+{
+    const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
+    double e = 0;
+    for (int i = 0; i < 4; i++) {
+        double a, b, c, d;
+        pimg_test_project(H, cx[i], cy[i], &a, &b);
+        pimg_test_project(G, cx[i], cy[i], &c, &d);
+        e += hypot(a - c, b - d);
+    }
+    return e / 4;
 }

@@ -15,4 +15,14 @@ void pimg_test_mkdtemp(char *buf, size_t n, const char *tag);
 /* Removes a folder made by pimg_test_mkdtemp, with everything in it. */
 void pimg_test_rmtree(const char *dir);
 
+/* Deterministic uniform numbers in [0, 1) from a 64-bit LCG state (fixtures must not vary). */
+double pimg_test_urand(unsigned long long *state);
+
+/* Where homography H (row-major) sends (x, y). */
+void pimg_test_project(const double H[9], double x, double y, double *u, double *v);
+
+/* Mean distance between where H and G send the four corners of a w x h image — the error
+ * ../shared/eval/align.py scores. */
+double pimg_test_corner_err(const double H[9], const double G[9], double w, double h);
+
 #endif
