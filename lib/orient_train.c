@@ -34,7 +34,8 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
     o->composites = 300;
     o->folds = 3;
     o->max_iter = 8;
-    o->max_false_turn = 0.005;
+    o->max_false_turn = 0.0;
+    o->turn_margin = 0.02;
     o->work_side = 320;
 }
 
@@ -862,9 +863,10 @@ static double cross_validate(const pimg_orient_train_opts *o, const example_set 
     return total ? (double)wrong / total : 1.0;
 }
 
-/* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate. */
-static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double *cv_acc,
-                               double *cv_false, double *cv_argmax)
+/* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate, plus a
+ * safety margin. */
+static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double margin,
+                               double *cv_acc, double *cv_false, double *cv_argmax)
 {
     int n = 0;
     double *best = malloc(sizeof(double) * (s->n ? s->n : 1));
@@ -890,7 +892,7 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
             best[j - 1] = t;
         }
     int allowed = (int)floor(max_rate * n);
-    double thr = allowed < n ? best[allowed] + 1e-4 : 0.5;
+    double thr = (allowed < n ? best[allowed] + 1e-4 : 0.5) + margin;
     if (thr < 0.5)
         thr = 0.5;
     if (thr > 0.999)
@@ -1007,7 +1009,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     double t = now_s();
     cross_validate(o, &set, &ss, fold, best_C, best_g, P);
     double cv_acc = 0, cv_false = 0, cv_argmax = 0;
-    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, &cv_acc, &cv_false, &cv_argmax);
+    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, o->turn_margin, &cv_acc,
+                                  &cv_false, &cv_argmax);
     progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
              cv_acc, cv_false, cv_argmax, now_s() - t);
     /* Final model on the whole training split. */
@@ -1085,6 +1088,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "grid_points", iter);
     cJSON_AddNumberToObject(ch, "support_vectors", own->l);
     cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
+    cJSON_AddNumberToObject(ch, "max_false_turn", o->max_false_turn);
+    cJSON_AddNumberToObject(ch, "turn_margin", o->turn_margin);
     cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
     cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
     cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);

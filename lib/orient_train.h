@@ -29,6 +29,8 @@ typedef struct {
     int folds;                    /* grouped cross-validation folds for the grid search */
     int max_iter;                 /* most grid points tried */
     double max_false_turn;        /* out-of-fold share of upright photos we accept turning */
+    double turn_margin;           /* added to that threshold: the final model, trained on all folds,
+                                   * is more confident than the fold models were */
     int work_side;                /* longest side photos are loaded at for augmentation */
     pimg_progress_fn progress;    /* may be NULL */
     void *progress_ud;

@@ -46,9 +46,10 @@ static const char train_help[] =
     "  --composites N      composites in all (default 300)\n"
     "  --folds N           cross-validation folds (default 3)\n"
     "  --max-iter N        most grid points tried (default 8)\n"
-    "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0.005)\n";
+    "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
+    "  --turn-margin F     added to that threshold (default 0.02)\n";
 
-enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MODEL };
+enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_MODEL };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},           {"data", required_argument, NULL, O_DATA},
@@ -57,6 +58,7 @@ static const struct option opts[] = {
     {"variants", required_argument, NULL, O_VAR}, {"composites", required_argument, NULL, O_COMP},
     {"folds", required_argument, NULL, O_FOLDS}, {"max-iter", required_argument, NULL, O_ITER},
     {"max-false-turn", required_argument, NULL, O_FT}, {"model", required_argument, NULL, O_MODEL},
+    {"turn-margin", required_argument, NULL, O_MARGIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,6 +102,7 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         case O_FOLDS: if (num(optarg, 2, 10, &v)) goto bad; o.folds = (int)v; break;
         case O_ITER: if (num(optarg, 1, 100, &v)) goto bad; o.max_iter = (int)v; break;
         case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
+        case O_MARGIN: if (num(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
         default: fputs(train_help, stderr); return 2;
         }
     }
