@@ -957,6 +957,23 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     }
     if ((st = build_set(o, &set, info, err)))
         goto out;
+    if (o->dump_path) {
+        /* Raw little-endian dump for offline analysis: n, nfeat, then per example group, test,
+         * plain (int32) and the four turns' features (float32). */
+        FILE *f = fopen(o->dump_path, "wb");
+        int hdr[2] = {set.n, PIMG_ORIENT_NFEAT};
+        int ok = f && fwrite(hdr, sizeof hdr, 1, f) == 1;
+        for (int i = 0; ok && i < set.n; i++) {
+            int g[3] = {set.v[i].group, set.v[i].test, set.v[i].plain};
+            ok = fwrite(g, sizeof g, 1, f) == 1 && fwrite(set.v[i].feats, sizeof set.v[i].feats, 1, f) == 1;
+        }
+        if (f && fclose(f))
+            ok = 0;
+        st = ok ? PIMG_ERR_CANCELLED : pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write", o->dump_path);
+        if (ok)
+            pimg_error_set(err, st, "features written to %s", o->dump_path);
+        goto out;
+    }
     if ((st = scale_set(&set, &ss, err)))
         goto out;
     /* Grouped folds: every copy of one photo (or one object's composites) in the same fold. */

@@ -32,6 +32,7 @@ typedef struct {
     double turn_margin;           /* added to that threshold: the final model, trained on all folds,
                                    * is more confident than the fold models were */
     int work_side;                /* longest side photos are loaded at for augmentation */
+    const char *dump_path;        /* if set: write the example features there and stop (analysis) */
     pimg_progress_fn progress;    /* may be NULL */
     void *progress_ud;
 } pimg_orient_train_opts;
