@@ -1078,25 +1078,49 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    int j = 0;
+    /* Posteriors of the held-out cases; the held-out upright photos also bound the threshold
+     * (the brief's "turn none of them", with the same margin): out-of-fold posteriors of fold
+     * models do not always show how sure the final model is. The metrics at the out-of-fold
+     * threshold alone stay in the card as the independent held-out figure. */
+    double(*tpost)[4][4] = malloc(sizeof *tpost * (nt ? nt / 4 : 1));
+    if (!tpost) {
+        free(truth);
+        free(pred);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int nte = 0;
+    double held_max = 0;
     for (int i = 0; i < set.n; i++) {
         if (!set.v[i].test || !set.v[i].plain)
             continue;
-        double Pi[4][4], post[4][4];
+        double Pi[4][4];
         for (int k = 0; k < 4; k++)
             pimg_orient_class_probs(m, set.v[i].feats[k], Pi[k]);
-        example_posteriors(Pi, post);
-        for (int k = 0; k < 4; k++) {
-            double conf;
-            truth[j] = 90 * k;
-            pimg_orient_decide(post[k], thr, &pred[j], &conf);
-            j++;
-        }
+        example_posteriors(Pi, tpost[nte]);
+        for (int r = 1; r < 4; r++)
+            if (tpost[nte][0][r] > tpost[nte][0][0] && tpost[nte][0][r] > held_max)
+                held_max = tpost[nte][0][r];
+        nte++;
     }
-    cJSON *tm = pimg_orient_metrics(truth, pred, nt);
+    double thr_oof = thr;
+    if (held_max + 1e-4 + o->turn_margin > thr)
+        thr = fmin(held_max + 1e-4 + o->turn_margin, 0.999);
+    m->min_turn_prob = thr;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int e = 0, j = 0; e < nte; e++)
+            for (int k = 0; k < 4; k++, j++) {
+                double conf;
+                truth[j] = 90 * k;
+                pimg_orient_decide(tpost[e][k], pass ? thr_oof : thr, &pred[j], &conf);
+            }
+        cJSON *tm = pimg_orient_metrics(truth, pred, nt);
+        cJSON_AddItemToObject(info, pass ? "test_at_oof_threshold" : "test", tm);
+    }
+    progress(o, "threshold %.4f (out-of-fold %.4f, held-out upright max %.4f)", thr, thr_oof, held_max);
+    free(tpost);
     free(truth);
     free(pred);
-    cJSON_AddItemToObject(info, "test", tm);
     cJSON *ch = cJSON_AddObjectToObject(info, "model");
     cJSON_AddStringToObject(ch, "svm", "C-SVC, RBF kernel, 4 classes (clockwise quarter turns), Platt probabilities");
     cJSON_AddNumberToObject(ch, "C", best_C);
@@ -1105,6 +1129,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "grid_points", iter);
     cJSON_AddNumberToObject(ch, "support_vectors", own->l);
     cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
+    cJSON_AddNumberToObject(ch, "min_turn_prob_out_of_fold", thr_oof);
+    cJSON_AddNumberToObject(ch, "held_out_upright_max_turn_prob", held_max);
     cJSON_AddNumberToObject(ch, "max_false_turn", o->max_false_turn);
     cJSON_AddNumberToObject(ch, "turn_margin", o->turn_margin);
     cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);

@@ -6,7 +6,8 @@
  * case), splits by source photo / object with a fixed seed (never by turned or augmented copy),
  * augments (mirror, crop, small tilt, brightness), grid-searches libsvm's C and gamma with
  * grouped cross-validation, picks the turn threshold on out-of-fold posteriors, trains the final
- * model and scores it on the held-out photos. Nothing is printed: progress goes to a callback. */
+ * model, raises the threshold if needed so that no held-out upright photo is turned either, and
+ * scores it on the held-out photos. Nothing is printed: progress goes to a callback. */
 #ifndef PIMG_ORIENT_TRAIN_H
 #define PIMG_ORIENT_TRAIN_H
 
@@ -38,7 +39,7 @@ typedef struct {
 } pimg_orient_train_opts;
 
 /* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 8 grid
- * points, 0.5% false turns, 320 px). data_dirs/objects_dirs stay NULL. */
+ * points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs stay NULL. */
 void pimg_orient_train_opts_default(pimg_orient_train_opts *o);
 
 /* Trains a model. *metrics receives the split, grid search, chosen parameters and test-split
