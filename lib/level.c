@@ -27,9 +27,10 @@ _Static_assert(NBINS == PIMG_LEVEL_NBINS, "level histogram size");
 void pimg_level_params_default(pimg_level_params *p)
 {
     p->max_deg = 20.0;
-    p->min_peak_ratio = 7.0;
+    p->min_peak_ratio = 6.0;
     p->min_coherent_share = 0.0;
     p->snap_deg = 0.35;
+    p->max_zero_ratio = 0.4;
 }
 
 /* 3x3 box blur of a grey tensor into a new buffer (w*h floats); NULL on no memory. */
@@ -254,6 +255,17 @@ pimg_status pimg_level_decide(const double *hist, int nbins, double total, const
         conf = 0;
     *confidence = conf;
     if (ratio < p->min_peak_ratio || share < p->min_coherent_share)
+        return PIMG_OK;
+    /* Straight edges at exactly 0° are strong evidence that the photo is level and the peak
+     * comes from oblique structure (a diagonal product, a roof): a tilted photo has almost no
+     * edges left at 0°. Raw bins, ±0.5° around 0 and around the peak. */
+    int pb = (int)floor((ang + HALF_RANGE) * BINS_PER_DEG), zb = HALF_RANGE * BINS_PER_DEG;
+    double at_zero = 0, at_peak = 0;
+    for (int d = -BINS_PER_DEG / 2; d < BINS_PER_DEG / 2; d++) {
+        at_zero += hist[(zb + d + NBINS) % NBINS];
+        at_peak += hist[(pb + d + NBINS) % NBINS];
+    }
+    if (at_peak <= 0 || at_zero >= p->max_zero_ratio * at_peak)
         return PIMG_OK;
     if (fabs(ang) < p->snap_deg)
         return PIMG_OK; /* straight enough: a sub-half-degree turn costs a resample for nothing */

@@ -14,6 +14,8 @@ typedef struct {
     double min_peak_ratio;     /* peak / histogram median needed to act */
     double min_coherent_share; /* share of the evidence within ±1° of the peak needed to act */
     double snap_deg;           /* smaller estimates are reported as 0 */
+    double max_zero_ratio;     /* act only if the evidence within ±0.5° of 0 is below this share
+                                * of the evidence within ±0.5° of the peak */
 } pimg_level_params;
 
 void pimg_level_params_default(pimg_level_params *p);

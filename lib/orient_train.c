@@ -34,7 +34,8 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
     o->composites = 300;
     o->folds = 3;
     o->max_iter = 8;
-    o->max_false_turn = 0.005;
+    o->max_false_turn = 0.0;
+    o->turn_margin = 0.02;
     o->work_side = 320;
 }
 
@@ -862,9 +863,10 @@ static double cross_validate(const pimg_orient_train_opts *o, const example_set 
     return total ? (double)wrong / total : 1.0;
 }
 
-/* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate. */
-static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double *cv_acc,
-                               double *cv_false, double *cv_argmax)
+/* The smallest turn threshold that keeps out-of-fold false turns at or below max_rate, plus a
+ * safety margin. */
+static double choose_threshold(const example_set *s, const double (*P)[4][4], double max_rate, double margin,
+                               double *cv_acc, double *cv_false, double *cv_argmax)
 {
     int n = 0;
     double *best = malloc(sizeof(double) * (s->n ? s->n : 1));
@@ -890,7 +892,7 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
             best[j - 1] = t;
         }
     int allowed = (int)floor(max_rate * n);
-    double thr = allowed < n ? best[allowed] + 1e-4 : 0.5;
+    double thr = (allowed < n ? best[allowed] + 1e-4 : 0.5) + margin;
     if (thr < 0.5)
         thr = 0.5;
     if (thr > 0.999)
@@ -955,6 +957,23 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     }
     if ((st = build_set(o, &set, info, err)))
         goto out;
+    if (o->dump_path) {
+        /* Raw little-endian dump for offline analysis: n, nfeat, then per example group, test,
+         * plain (int32) and the four turns' features (float32). */
+        FILE *f = fopen(o->dump_path, "wb");
+        int hdr[2] = {set.n, PIMG_ORIENT_NFEAT};
+        int ok = f && fwrite(hdr, sizeof hdr, 1, f) == 1;
+        for (int i = 0; ok && i < set.n; i++) {
+            int g[3] = {set.v[i].group, set.v[i].test, set.v[i].plain};
+            ok = fwrite(g, sizeof g, 1, f) == 1 && fwrite(set.v[i].feats, sizeof set.v[i].feats, 1, f) == 1;
+        }
+        if (f && fclose(f))
+            ok = 0;
+        st = ok ? PIMG_ERR_CANCELLED : pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write", o->dump_path);
+        if (ok)
+            pimg_error_set(err, st, "features written to %s", o->dump_path);
+        goto out;
+    }
     if ((st = scale_set(&set, &ss, err)))
         goto out;
     /* Grouped folds: every copy of one photo (or one object's composites) in the same fold. */
@@ -1007,7 +1026,8 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     double t = now_s();
     cross_validate(o, &set, &ss, fold, best_C, best_g, P);
     double cv_acc = 0, cv_false = 0, cv_argmax = 0;
-    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, &cv_acc, &cv_false, &cv_argmax);
+    double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, o->turn_margin, &cv_acc,
+                                  &cv_false, &cv_argmax);
     progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
              cv_acc, cv_false, cv_argmax, now_s() - t);
     /* Final model on the whole training split. */
@@ -1058,25 +1078,49 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    int j = 0;
+    /* Posteriors of the held-out cases; the held-out upright photos also bound the threshold
+     * (the brief's "turn none of them", with the same margin): out-of-fold posteriors of fold
+     * models do not always show how sure the final model is. The metrics at the out-of-fold
+     * threshold alone stay in the card as the independent held-out figure. */
+    double(*tpost)[4][4] = malloc(sizeof *tpost * (nt ? nt / 4 : 1));
+    if (!tpost) {
+        free(truth);
+        free(pred);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int nte = 0;
+    double held_max = 0;
     for (int i = 0; i < set.n; i++) {
         if (!set.v[i].test || !set.v[i].plain)
             continue;
-        double Pi[4][4], post[4][4];
+        double Pi[4][4];
         for (int k = 0; k < 4; k++)
             pimg_orient_class_probs(m, set.v[i].feats[k], Pi[k]);
-        example_posteriors(Pi, post);
-        for (int k = 0; k < 4; k++) {
-            double conf;
-            truth[j] = 90 * k;
-            pimg_orient_decide(post[k], thr, &pred[j], &conf);
-            j++;
-        }
+        example_posteriors(Pi, tpost[nte]);
+        for (int r = 1; r < 4; r++)
+            if (tpost[nte][0][r] > tpost[nte][0][0] && tpost[nte][0][r] > held_max)
+                held_max = tpost[nte][0][r];
+        nte++;
     }
-    cJSON *tm = pimg_orient_metrics(truth, pred, nt);
+    double thr_oof = thr;
+    if (held_max + 1e-4 + o->turn_margin > thr)
+        thr = fmin(held_max + 1e-4 + o->turn_margin, 0.999);
+    m->min_turn_prob = thr;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int e = 0, j = 0; e < nte; e++)
+            for (int k = 0; k < 4; k++, j++) {
+                double conf;
+                truth[j] = 90 * k;
+                pimg_orient_decide(tpost[e][k], pass ? thr_oof : thr, &pred[j], &conf);
+            }
+        cJSON *tm = pimg_orient_metrics(truth, pred, nt);
+        cJSON_AddItemToObject(info, pass ? "test_at_oof_threshold" : "test", tm);
+    }
+    progress(o, "threshold %.4f (out-of-fold %.4f, held-out upright max %.4f)", thr, thr_oof, held_max);
+    free(tpost);
     free(truth);
     free(pred);
-    cJSON_AddItemToObject(info, "test", tm);
     cJSON *ch = cJSON_AddObjectToObject(info, "model");
     cJSON_AddStringToObject(ch, "svm", "C-SVC, RBF kernel, 4 classes (clockwise quarter turns), Platt probabilities");
     cJSON_AddNumberToObject(ch, "C", best_C);
@@ -1085,6 +1129,10 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "grid_points", iter);
     cJSON_AddNumberToObject(ch, "support_vectors", own->l);
     cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
+    cJSON_AddNumberToObject(ch, "min_turn_prob_out_of_fold", thr_oof);
+    cJSON_AddNumberToObject(ch, "held_out_upright_max_turn_prob", held_max);
+    cJSON_AddNumberToObject(ch, "max_false_turn", o->max_false_turn);
+    cJSON_AddNumberToObject(ch, "turn_margin", o->turn_margin);
     cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
     cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
     cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);

@@ -6,7 +6,8 @@
  * case), splits by source photo / object with a fixed seed (never by turned or augmented copy),
  * augments (mirror, crop, small tilt, brightness), grid-searches libsvm's C and gamma with
  * grouped cross-validation, picks the turn threshold on out-of-fold posteriors, trains the final
- * model and scores it on the held-out photos. Nothing is printed: progress goes to a callback. */
+ * model, raises the threshold if needed so that no held-out upright photo is turned either, and
+ * scores it on the held-out photos. Nothing is printed: progress goes to a callback. */
 #ifndef PIMG_ORIENT_TRAIN_H
 #define PIMG_ORIENT_TRAIN_H
 
@@ -29,13 +30,16 @@ typedef struct {
     int folds;                    /* grouped cross-validation folds for the grid search */
     int max_iter;                 /* most grid points tried */
     double max_false_turn;        /* out-of-fold share of upright photos we accept turning */
+    double turn_margin;           /* added to that threshold: the final model, trained on all folds,
+                                   * is more confident than the fold models were */
     int work_side;                /* longest side photos are loaded at for augmentation */
+    const char *dump_path;        /* if set: write the example features there and stop (analysis) */
     pimg_progress_fn progress;    /* may be NULL */
     void *progress_ud;
 } pimg_orient_train_opts;
 
 /* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 8 grid
- * points, 0.5% false turns, 320 px). data_dirs/objects_dirs stay NULL. */
+ * points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs stay NULL. */
 void pimg_orient_train_opts_default(pimg_orient_train_opts *o);
 
 /* Trains a model. *metrics receives the split, grid search, chosen parameters and test-split

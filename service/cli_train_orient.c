@@ -46,9 +46,11 @@ static const char train_help[] =
     "  --composites N      composites in all (default 300)\n"
     "  --folds N           cross-validation folds (default 3)\n"
     "  --max-iter N        most grid points tried (default 8)\n"
-    "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0.005)\n";
+    "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
+    "  --turn-margin F     added to that threshold (default 0.02)\n"
+    "  --dump-features F   only write the examples' features to F (for analysis) and stop\n";
 
-enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MODEL };
+enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},           {"data", required_argument, NULL, O_DATA},
@@ -57,6 +59,7 @@ static const struct option opts[] = {
     {"variants", required_argument, NULL, O_VAR}, {"composites", required_argument, NULL, O_COMP},
     {"folds", required_argument, NULL, O_FOLDS}, {"max-iter", required_argument, NULL, O_ITER},
     {"max-false-turn", required_argument, NULL, O_FT}, {"model", required_argument, NULL, O_MODEL},
+    {"turn-margin", required_argument, NULL, O_MARGIN}, {"dump-features", required_argument, NULL, O_DUMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,6 +103,8 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         case O_FOLDS: if (num(optarg, 2, 10, &v)) goto bad; o.folds = (int)v; break;
         case O_ITER: if (num(optarg, 1, 100, &v)) goto bad; o.max_iter = (int)v; break;
         case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
+        case O_MARGIN: if (num(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
+        case O_DUMP: o.dump_path = optarg; break;
         default: fputs(train_help, stderr); return 2;
         }
     }
@@ -116,6 +121,10 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
     cJSON *metrics = NULL;
     pimg_error err = {0};
     pimg_status st = pimg_orient_train(&o, &m, &metrics, &err);
+    if (st == PIMG_ERR_CANCELLED && o.dump_path) {
+        fprintf(stderr, "pimg: %s\n", err.msg);
+        return 0;
+    }
     if (st) {
         fprintf(stderr, "pimg: %s\n", err.msg);
         return pimg_cli_exit_code(st);

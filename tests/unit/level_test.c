@@ -87,6 +87,12 @@ START_TEST(decision_needs_a_clear_peak)
     h[b] = 400.0;
     pimg_level_decide(h, PIMG_LEVEL_NBINS, PIMG_LEVEL_NBINS + 399, &p, &deg, &conf);
     ck_assert_double_eq_tol(deg, 5.125, 0.2);
+    /* The same peak with strong straight edges at exactly 0°: level photo with oblique
+     * structure, left alone. */
+    h[45 * 4] = 300.0;
+    pimg_level_decide(h, PIMG_LEVEL_NBINS, PIMG_LEVEL_NBINS + 699, &p, &deg, &conf);
+    ck_assert_double_eq(deg, 0.0);
+    h[45 * 4] = 1.0;
     /* The same peak beyond the ±20° range is ignored. */
     h[b] = 1.0;
     h[(45 + 30) * 4] = 400.0;
