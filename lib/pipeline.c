@@ -6,6 +6,7 @@
 #include "pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -208,6 +209,57 @@ static void box_to_input(pimg_analysis *a, const run_state *s, int rot)
     a->has_box = a->box[2] > a->box[0] && a->box[3] > a->box[1];
 }
 
+/* Detection on its own thread: reads only the (immutable) upright tensor and the model. */
+typedef struct {
+    const pimg_detect_model *model;
+    const pimg_tensor *t;
+    pimg_detection *det;
+    pthread_t thread;
+    pimg_status st;
+    pimg_error err;
+    double ms;
+} detect_job;
+
+static void *detect_main(void *arg)
+{
+    detect_job *j = arg;
+    double t = now_ms();
+    j->st = pimg_detect_run(j->model, j->t, j->det, &j->err);
+    j->ms = now_ms() - t;
+    return NULL;
+}
+
+/* Levelling, quality scores and the enhancement plan: the analysis steps besides detection. */
+static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_pipeline_opts *o,
+                                         pimg_analysis *a, run_state *s, pimg_error *err)
+{
+    pimg_status st;
+    double t;
+    if ((st = check_deadline(o, err)))
+        return st;
+    if (o->ops & PIMG_OP_LEVEL) {
+        t = now_ms();
+        if ((st = pimg_level_estimate(s->upright, &a->level, &a->level_confidence, err)))
+            return st;
+        add_timing(a, "level", t);
+    }
+    if ((st = check_deadline(o, err)))
+        return st;
+    t = now_ms();
+    if ((st = pimg_quality_measure(s->upright, &s->quality, err)))
+        return st;
+    pimg_quality_to_json(&s->quality, a->quality);
+    if (o->ops & PIMG_OP_ENHANCE) {
+        if ((st = pimg_enhance_plan_make(pimg_models_enhance(models), s->upright, &s->quality, &s->plan, err)))
+            return st;
+        cJSON *pj = cJSON_AddObjectToObject(a->details, "enhance");
+        if (pj)
+            pimg_enhance_plan_to_json(&s->plan, pj);
+    }
+    add_timing(a, "quality", t);
+    return PIMG_OK;
+}
+
 static pimg_status run_analysis(const pimg_models *models, pimg_image *img, const pimg_pipeline_opts *o,
                                 pimg_analysis *a, run_state *s, pimg_error *err)
 {
@@ -235,21 +287,23 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
             return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         add_timing(a, "orient", t);
     }
-    if ((st = check_deadline(o, err)))
+    /* Detection is the longest step and needs only the upright tensor: it runs on a second
+     * thread while levelling and the quality scores run here. */
+    int want_detect = (o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) ||
+                      o->background != PIMG_BG_KEEP;
+    detect_job dj = {.model = pimg_models_detect(models), .t = s->upright, .det = &s->det};
+    int threaded = want_detect && pthread_create(&dj.thread, NULL, detect_main, &dj) == 0;
+    if (want_detect && !threaded)
+        detect_main(&dj);
+    st = analyse_tone_and_tilt(models, o, a, s, err);
+    if (threaded)
+        pthread_join(dj.thread, NULL);
+    if (st)
         return st;
-    if (o->ops & PIMG_OP_LEVEL) {
-        t = now_ms();
-        if ((st = pimg_level_estimate(s->upright, &a->level, &a->level_confidence, err)))
-            return st;
-        add_timing(a, "level", t);
-    }
-    if ((st = check_deadline(o, err)))
-        return st;
-    if ((o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || o->background != PIMG_BG_KEEP) {
-        t = now_ms();
-        if ((st = pimg_detect_run(pimg_models_detect(models), s->upright, &s->det, err)))
-            return st;
-        if (!pimg_models_detect(models))
+    if (want_detect) {
+        if (dj.st)
+            return pimg_error_set(err, dj.st, "%s", dj.err.msg);
+        if (!dj.model)
             cJSON_AddStringToObject(a->details, "detect", "no detection model loaded");
         if (s->det.found) {
             box_to_input(a, s, a->rotation);
@@ -262,20 +316,8 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
             cJSON_Delete(a->compliance);
             a->compliance = c;
         }
-        add_timing(a, "detect", t);
+        cJSON_AddNumberToObject(a->timings, "detect", round_to(dj.ms, 0.01));
     }
-    t = now_ms();
-    if ((st = pimg_quality_measure(s->upright, &s->quality, err)))
-        return st;
-    pimg_quality_to_json(&s->quality, a->quality);
-    if (o->ops & PIMG_OP_ENHANCE) {
-        if ((st = pimg_enhance_plan_make(pimg_models_enhance(models), s->upright, &s->quality, &s->plan, err)))
-            return st;
-        cJSON *pj = cJSON_AddObjectToObject(a->details, "enhance");
-        if (pj)
-            pimg_enhance_plan_to_json(&s->plan, pj);
-    }
-    add_timing(a, "quality", t);
     add_timing(a, "analyze_total", t0);
     return PIMG_OK;
 }
