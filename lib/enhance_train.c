@@ -11,7 +11,6 @@
 
 #include <libsvm/svm.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,18 +282,6 @@ static double weight(const pimg_enhance_train_opts *o, const sample *s)
     return s->d.kind == PIMG_DEG_NONE ? (o->none_weight > 0 ? o->none_weight : 3.0) : 1.0;
 }
 
-static void say(const pimg_enhance_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const pimg_enhance_train_opts *o, const char *fmt, ...)
-{
-    if (!o->progress)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    o->progress(o->ctx, buf);
-}
 
 /* The gains a model's white-balance stage gives for a prediction. */
 static void wb_gains(const pimg_enhance_model *m, const double pred[2], double gain[3])
@@ -354,7 +341,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
     }
 
     /* Stage 1: denoise. Score every option once per sample, then search thresholds. */
-    say(o, "denoise: scoring %d samples", ns);
+    pimg_progress_say(o->progress, o->ctx, "denoise: scoring %d samples", ns);
     for (int i = 0; i < ns; i++) {
         const pimg_rgb8 *ref = &o->photos[S[i].photo];
         pimg_rgb8 deg, t;
@@ -402,12 +389,12 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                         m->range_k = dn_k[k];
                     }
                 }
-        say(o, "denoise: impulse_min=%.3f noise_min=%.1f range_k=%.2f (train weighted mean capped PSNR %.2f dB)",
+        pimg_progress_say(o->progress, o->ctx, "denoise: impulse_min=%.3f noise_min=%.1f range_k=%.2f (train weighted mean capped PSNR %.2f dB)",
             m->impulse_min, m->noise_min, m->range_k, best / wtrain);
     }
 
     /* Stage 2: white balance on the denoised photos. */
-    say(o, "white balance: features");
+    pimg_progress_say(o->progress, o->ctx, "white balance: features");
     for (int i = 0; i < ns; i++) {
         pimg_rgb8 deg;
         pimg_enhance_plan plan = {0};
@@ -446,7 +433,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 se0 += S[i].twb[k] * S[i].twb[k];
             }
         }
-        say(o, "white balance %s: %d support vectors, test RMSE %.4f (predicting 0: %.4f)", k ? "B" : "R",
+        pimg_progress_say(o->progress, o->ctx, "white balance %s: %d support vectors, test RMSE %.4f (predicting 0: %.4f)", k ? "B" : "R",
             m->wb[k].n_sv, sqrt(se / (ns - ntrain > 0 ? ns - ntrain : 1)),
             sqrt(se0 / (ns - ntrain > 0 ? ns - ntrain : 1)));
     }
@@ -477,11 +464,11 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
             }
         m->wb_dead = bd;
         m->wb_max = bm;
-        say(o, "white balance: dead=%.2f max=%.2f (train weighted mean capped PSNR %.2f dB)", bd, bm, best / wtrain);
+        pimg_progress_say(o->progress, o->ctx, "white balance: dead=%.2f max=%.2f (train weighted mean capped PSNR %.2f dB)", bd, bm, best / wtrain);
     }
 
     /* Stage 3: tone curve on the balanced photos. */
-    say(o, "tone: features");
+    pimg_progress_say(o->progress, o->ctx, "tone: features");
     for (int i = 0; i < ns; i++) {
         pimg_rgb8 t;
         pimg_enhance_plan plan = {0};
@@ -518,7 +505,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 se += e * e;
                 nt++;
             }
-        say(o, "tone %s: %d support vectors, test RMSE %.4f", tone_names[k], m->tone[k].n_sv,
+        pimg_progress_say(o->progress, o->ctx, "tone %s: %d support vectors, test RMSE %.4f", tone_names[k], m->tone[k].n_sv,
             sqrt(se / (nt ? nt : 1)));
     }
     m->has_tone = 1;
@@ -567,7 +554,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 m->tone_dead = deads[a];
             }
         }
-        say(o, "tone: dead=%.2f (train weighted mean capped PSNR %.2f dB)", m->tone_dead, best / wtrain);
+        pimg_progress_say(o->progress, o->ctx, "tone: dead=%.2f (train weighted mean capped PSNR %.2f dB)", m->tone_dead, best / wtrain);
     }
 
     /* Stage 4: CLAHE strength rule, scored on the full plan. */
@@ -600,7 +587,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
                 sum += weight(o, &S[i]) * capped(pimg_rgb8_psnr(&t, &o->photos[S[i].photo]));
                 free(t.p);
             }
-            say(o, "clahe: k=%.1f c0=%.2f max=%.2f -> train weighted mean capped PSNR %.2f dB", cfg[c].k, cfg[c].c0,
+            pimg_progress_say(o->progress, o->ctx, "clahe: k=%.1f c0=%.2f max=%.2f -> train weighted mean capped PSNR %.2f dB", cfg[c].k, cfg[c].c0,
                 cfg[c].max, sum / wtrain);
             if (sum > best + 1e-9) {
                 best = sum;
@@ -612,7 +599,7 @@ pimg_status pimg_enhance_train(const pimg_enhance_train_opts *o, pimg_enhance_mo
         m->clahe_max = cfg[bestc].max;
     }
 
-    say(o, "scoring the whole plan");
+    pimg_progress_say(o->progress, o->ctx, "scoring the whole plan");
     int *use = malloc(sizeof(int) * (size_t)o->n_photos);
     if (!use) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");

@@ -58,7 +58,7 @@ typedef struct {
     uint64_t seed;
     double svr_c, svr_eps;   /* libsvm epsilon-SVR settings (<= 0: defaults 4, 0.01) */
     double none_weight;      /* objective weight of undegraded photos (<= 0: default 3) */
-    void (*progress)(void *ctx, const char *msg); /* may be NULL */
+    pimg_progress_fn progress; /* may be NULL */
     void *ctx;
 } pimg_enhance_train_opts;
 

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,18 +72,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void progress(const pimg_orient_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void progress(const pimg_orient_train_opts *o, const char *fmt, ...)
-{
-    if (!o->progress)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    o->progress(o->progress_ud, buf);
-}
 
 static void silent_print(const char *s) { (void)s; }
 
@@ -724,7 +711,7 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         pimg_error e = {0};
         if (load_photo(it, o->work_side, &t, &e)) {
             skipped++;
-            progress(o, "skipping %s: %s", it->path, e.msg);
+            pimg_progress_say(o->progress, o->progress_ud, "skipping %s: %s", it->path, e.msg);
             continue;
         }
         for (int v = 0; v < o->variants && !st; v++) {
@@ -744,9 +731,9 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         if (st)
             goto out;
         if (++done % 20 == 0)
-            progress(o, "photos %d/%d (%.1f s)", done, n_up, now_s() - t0);
+            pimg_progress_say(o->progress, o->progress_ud, "photos %d/%d (%.1f s)", done, n_up, now_s() - t0);
     }
-    progress(o, "photos %d done, %d skipped, %d examples (%.1f s)", done, skipped, set->n, now_s() - t0);
+    pimg_progress_say(o->progress, o->progress_ud, "photos %d done, %d skipped, %d examples (%.1f s)", done, skipped, set->n, now_s() - t0);
     /* Composites: each split's objects on that split's backgrounds (or plain ones). */
     int made = 0, n_obj_test = 0;
     for (int i = 0; i < objects.n; i++)
@@ -760,7 +747,7 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         for (int i = 0; i < objects.n; i++) {
             pimg_error e = {0};
             if (objects.v[i].up && load_cutout(objects.v[i].path, 256, &cut[i], &e))
-                progress(o, "skipping %s: %s", objects.v[i].path, e.msg);
+                pimg_progress_say(o->progress, o->progress_ud, "skipping %s: %s", objects.v[i].path, e.msg);
         }
         for (int split = 0; split < 2 && !st; split++) {
             int no = 0, nb = 0;
@@ -796,7 +783,7 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         for (int i = 0; i < objects.n; i++)
             pimg_tensor_free(cut[i]);
         free(cut);
-        progress(o, "composites %d (%.1f s)", made, now_s() - t0);
+        pimg_progress_say(o->progress, o->progress_ud, "composites %d (%.1f s)", made, now_s() - t0);
     }
     cJSON *sp = cJSON_AddObjectToObject(info, "split");
     cJSON_AddNumberToObject(sp, "seed", o->seed);
@@ -1002,7 +989,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
             double t = now_s();
             double e = cross_validate(o, &set, &ss, fold, Cs[ci], gammas[gi], NULL);
             iter++;
-            progress(o, "cv %d: gamma=%g C=%g error=%.4f (%.1f s)", iter, gammas[gi], Cs[ci], e, now_s() - t);
+            pimg_progress_say(o->progress, o->progress_ud, "cv %d: gamma=%g C=%g error=%.4f (%.1f s)", iter, gammas[gi], Cs[ci], e, now_s() - t);
             cJSON *g = cJSON_CreateObject();
             cJSON_AddNumberToObject(g, "gamma", gammas[gi]);
             cJSON_AddNumberToObject(g, "C", Cs[ci]);
@@ -1021,14 +1008,14 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
             break; /* and along gamma */
         prev_gamma_best = gbest;
     }
-    progress(o, "chosen gamma=%g C=%g (cv error %.4f)", best_g, best_C, best_err);
+    pimg_progress_say(o->progress, o->progress_ud, "chosen gamma=%g C=%g (cv error %.4f)", best_g, best_C, best_err);
     /* Out-of-fold posteriors at the chosen point give the turn threshold. */
     double t = now_s();
     cross_validate(o, &set, &ss, fold, best_C, best_g, P);
     double cv_acc = 0, cv_false = 0, cv_argmax = 0;
     double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, o->turn_margin, &cv_acc,
                                   &cv_false, &cv_argmax);
-    progress(o, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
+    pimg_progress_say(o->progress, o->progress_ud, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
              cv_acc, cv_false, cv_argmax, now_s() - t);
     /* Final model on the whole training split. */
     t = now_s();
@@ -1066,7 +1053,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     memcpy(m->mean, ss.mean, sizeof m->mean);
     memcpy(m->scale, ss.scale, sizeof m->scale);
     m->min_turn_prob = thr;
-    progress(o, "final model: %d support vectors (%.1f s)", own->l, now_s() - t);
+    pimg_progress_say(o->progress, o->progress_ud, "final model: %d support vectors (%.1f s)", own->l, now_s() - t);
     /* Held-out test: each test photo's unaugmented copy and each test composite, four turns. */
     int nt = 0;
     for (int i = 0; i < set.n; i++)
@@ -1117,7 +1104,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         cJSON *tm = pimg_orient_metrics(truth, pred, nt);
         cJSON_AddItemToObject(info, pass ? "test_at_oof_threshold" : "test", tm);
     }
-    progress(o, "threshold %.4f (out-of-fold %.4f, held-out upright max %.4f)", thr, thr_oof, held_max);
+    pimg_progress_say(o->progress, o->progress_ud, "threshold %.4f (out-of-fold %.4f, held-out upright max %.4f)", thr, thr_oof, held_max);
     free(tpost);
     free(truth);
     free(pred);

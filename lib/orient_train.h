@@ -16,7 +16,6 @@
 #include "orient.h"
 #include "status.h"
 
-typedef void (*pimg_progress_fn)(void *ud, const char *msg);
 
 typedef struct {
     const char *const *data_dirs; /* folders of photos (labels.csv optional) */

@@ -52,3 +52,15 @@ const char *pimg_status_name(pimg_status code)
     }
     return "unknown";
 }
+
+void pimg_progress_say(pimg_progress_fn fn, void *ctx, const char *fmt, ...)
+{
+    if (!fn)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fn(ctx, buf);
+}

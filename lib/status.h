@@ -37,4 +37,11 @@ pimg_status pimg_error_vips(pimg_error *err, pimg_status code, const char *what)
 /* Stable snake_case name of a code ("bad_input", "too_large", ...); never NULL. */
 const char *pimg_status_name(pimg_status code);
 
+/* Progress reports of long jobs (training): lib/ never prints, it hands each line to a
+ * caller's callback; the CLI prints them to stderr. */
+typedef void (*pimg_progress_fn)(void *ctx, const char *msg);
+
+/* Formats a line and passes it to fn (nothing when fn is NULL). */
+void pimg_progress_say(pimg_progress_fn fn, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
