@@ -9,6 +9,7 @@
 #include "detect.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -251,6 +252,18 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
         goto out;
     double bs = scores[best];
     double box[4] = {0, 0, 0, 0}, wsum = 0;
+    pimg_plain_params pp = {0.03, 1.0, 3.0, 0.6, 4.0, 8.0, 0.003, 0.05};
+    int mode = 1;
+    {
+        const char *e = getenv("DETECT_P");
+        if (e)
+            sscanf(e, "%lf %lf %lf %lf %lf %lf %lf %lf %d", &pp.ring, &pp.wl, &pp.max_sigma, &pp.min_share, &pp.k,
+                   &pp.floor_, &pp.min_area, &pp.part, &mode);
+    }
+    double pbox[4], psig = 0, pshare = 0;
+    int plain = mode ? pimg_scene_backdrop_box(s, &pp, pbox, &psig, &pshare) : 0;
+    if (getenv("DETECT_DBG"))
+        fprintf(stderr, "plain=%d sig=%.2f share=%.2f\n", plain, psig, pshare);
     /* Box voting: average the boxes that overlap the winner and score nearly as well, so
      * one noisy proposal does not set the edges alone. */
     const double vote = 1.0; /* score margin; chosen on validation composites */
@@ -264,6 +277,9 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     }
     for (int k = 0; k < 4; k++)
         box[k] /= wsum;
+    if (plain)
+        for (int k = 0; k < 4; k++)
+            box[k] = pbox[k] * s->scale;
 
     /* The mask, seeded by the chosen box, with the blend map as the first foreground weight. */
     pimg_tensor prior = {s->w, s->h, 1, s->map[PIMG_SAL_BLEND]};
@@ -279,7 +295,9 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     if (cand[2] - cand[0] >= 3 && cand[3] - cand[1] >= 3) {
         double cs;
         pimg_detect_pick(m, s, &cand, 1, &cs);
-        if (cs >= bs || (sigma < clean_thr && pimg_box_iou(mbox, box) >= 0.3)) {
+        if (plain && mode == 1) {
+            /* plain path: keep the backdrop box */
+        } else if (cs >= bs || (sigma < clean_thr && pimg_box_iou(mbox, box) >= 0.3)) {
             memcpy(box, mbox, sizeof box);
             bs = fmax(bs, cs);
         }
