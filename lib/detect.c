@@ -250,18 +250,33 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     int best = pimg_detect_pick(m, s, boxes, n, scores);
     if (best < 0)
         goto out;
+    if (getenv("DETECT_PROPS"))
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, "P %.1f %.1f %.1f %.1f %.3f\n", boxes[i][0] * s->scale, boxes[i][1] * s->scale,
+                    boxes[i][2] * s->scale, boxes[i][3] * s->scale, scores[i]);
     double bs = scores[best];
     double box[4] = {0, 0, 0, 0}, wsum = 0;
-    pimg_plain_params pp = {0.03, 1.0, 3.0, 0.6, 4.0, 8.0, 0.003, 0.05};
+    pimg_plain_params pp = {0.03, 1.0, 3.0, 0.6, 4.0, 8.0, 0.003, 0.05, 12.0};
     int mode = 1;
     {
         const char *e = getenv("DETECT_P");
         if (e)
-            sscanf(e, "%lf %lf %lf %lf %lf %lf %lf %lf %d", &pp.ring, &pp.wl, &pp.max_sigma, &pp.min_share, &pp.k,
-                   &pp.floor_, &pp.min_area, &pp.part, &mode);
+            sscanf(e, "%lf %lf %lf %lf %lf %lf %lf %lf %d %lf", &pp.ring, &pp.wl, &pp.max_sigma, &pp.min_share, &pp.k,
+                   &pp.floor_, &pp.min_area, &pp.part, &mode, &pp.cand_sigma);
     }
     double pbox[4], psig = 0, pshare = 0;
     int plain = mode ? pimg_scene_backdrop_box(s, &pp, pbox, &psig, &pshare) : 0;
+    if (plain == 2) {
+        /* Not plain, but the backdrop box is a candidate for the scorer like any proposal. */
+        double ps;
+        pimg_detect_pick(m, s, &pbox, 1, &ps);
+        if (ps > scores[best]) {
+            memcpy(boxes[n], pbox, sizeof pbox);
+            scores[n] = ps;
+            best = n++;
+        }
+        plain = 0;
+    }
     if (getenv("DETECT_DBG"))
         fprintf(stderr, "plain=%d sig=%.2f share=%.2f\n", plain, psig, pshare);
     /* Box voting: average the boxes that overlap the winner and score nearly as well, so

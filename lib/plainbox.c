@@ -72,6 +72,8 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* 1: plain, box written; 2: not plain but the backdrop fit is good enough that the box is
+ * worth offering the scorer as one more candidate; 0: nothing. */
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double box[4], double *sigma_out,
                             double *share_out)
 {
@@ -154,7 +156,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         *sigma_out = sigma;
     if (share_out)
         *share_out = share;
-    if (sigma > pp->max_sigma || share < pp->min_share)
+    int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
+    if (!is_plain && (sigma > pp->cand_sigma || share < pp->min_share))
         goto out;
     double thr = fmax(pp->k * sigma, pp->floor_);
     for (int p = 0; p < n; p++) {
@@ -217,7 +220,7 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
             u[3] = fmax(u[3], bx[i][3]);
         }
     memcpy(box, u, sizeof u);
-    plain = 1;
+    plain = is_plain ? 1 : 2;
 out:
     free(ring);
     free(in);

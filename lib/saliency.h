@@ -67,11 +67,13 @@ typedef struct {
     double floor_;    /* ... and above this floor */
     double min_area;  /* largest part must cover this share of the frame */
     double part;      /* parts at least this share of the largest join the box */
+    double cand_sigma; /* up to this residual the box is still offered to the scorer */
 } pimg_plain_params;
 
 /* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small
  * residual on most of the ring), writes the bounding box (working pixels) of the pixels that
- * depart from the backdrop and returns 1; otherwise returns 0. sigma_out/share_out (may be NULL)
+ * depart from the backdrop and returns 1; if it is not plain but the residual is at most
+ * cand_sigma, writes the box and returns 2 (a candidate for the scorer); otherwise returns 0. sigma_out/share_out (may be NULL)
  * receive the residual scale and inlier share of the ring. */
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double box[4], double *sigma_out,
                             double *share_out);
