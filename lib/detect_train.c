@@ -33,7 +33,7 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
     o->n_test = 150;
     o->max_rounds = 3;
     o->side = 384;
-    o->rank = 1;
+    o->rank = 0;
 }
 
 static void say(const pimg_detect_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

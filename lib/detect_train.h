@@ -28,7 +28,7 @@ typedef struct {
     int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */
-    int rank;               /* 1: pairwise ranking SVM on box differences (default), 0: classifier */
+    int rank;               /* 1: pairwise ranking SVM on box differences, 0: classifier (default) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */
     pimg_progress_fn progress; /* may be NULL */
     void *progress_ctx;
