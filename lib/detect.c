@@ -262,15 +262,22 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     if (best < 0)
         goto out;
     /* The plain-backdrop path (plainbox.c): on a plain photo the box of what departs from the
-     * fitted backdrop is taken as is; on a nearly plain one it competes with the proposals. */
-    double pbox[4];
-    int plain = pimg_scene_backdrop_box(s, &plain_params, pbox, NULL, NULL);
+     * fitted backdrop is taken (the scorer only chooses between its two candidates); on a
+     * nearly plain one it competes with the proposals. */
+    double pc[PIMG_PLAIN_MAXBOX][4], pbox[4], pscore = -INFINITY;
+    int npc = 0;
+    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL, NULL);
+    if (plain) {
+        /* the scorer picks among the backdrop candidates */
+        double pcs[PIMG_PLAIN_MAXBOX];
+        int pb = pimg_detect_pick(m, s, pc, npc, pcs);
+        memcpy(pbox, pc[pb], sizeof pbox);
+        pscore = pcs[pb];
+    }
     if (plain == 2) {
-        double ps;
-        pimg_detect_pick(m, s, &pbox, 1, &ps);
-        if (ps > scores[best]) {
+        if (pscore > scores[best]) {
             memcpy(boxes[n], pbox, sizeof pbox); /* the arrays hold MAX_PROPOSALS + 1 */
-            scores[n] = ps;
+            scores[n] = pscore;
             best = n++;
         }
         plain = 0;
@@ -293,9 +300,7 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     if (plain) {
         for (int k = 0; k < 4; k++)
             box[k] = pbox[k] * s->scale;
-        double ps;
-        pimg_detect_pick(m, s, &pbox, 1, &ps);
-        bs = fmax(bs, ps); /* confidence: the plain box is at least as sure as the best proposal */
+        bs = fmax(bs, pscore); /* confidence: the plain box is at least as sure as the best proposal */
     }
 
     /* The mask, seeded by the chosen box, with the blend map as the first foreground weight. */

@@ -74,8 +74,8 @@ static int cmp_double(const void *a, const void *b)
 
 /* 1: plain, box written; 2: not plain but the backdrop fit is good enough that the box is
  * worth offering the scorer as one more candidate; 0: nothing. */
-int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double box[4], double *sigma_out,
-                            double *share_out)
+int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
+                            double *sigma_out, double *share_out)
 {
     int w = s->w, h = s->h, n = w * h;
     int rw = (int)ceil(pp->ring * (w > h ? w : h));
@@ -87,6 +87,7 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     double *res = malloc(sizeof(double) * cap);
     int *stack = malloc(sizeof(int) * n), *lab = malloc(sizeof(int) * n);
     int nr = 0, plain = 0;
+    *nbox = 0;
     if (!ring || !in || !fg || !res || !stack || !lab)
         goto out;
     for (int y = 0; y < h; y++)
@@ -211,15 +212,30 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
             big = i;
     if (big < 0 || area[big] < pp->min_area * n)
         goto out;
-    double u[4] = {w, h, 0, 0};
-    for (int i = 0; i < nb; i++)
-        if (area[i] >= pp->part * area[big] && area[i] >= 0.002 * n) {
+    /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and
+     * the union of those parts that do not touch the frame: a backdrop that passed the plainness
+     * test may still carry its own objects (lamps, a horizon), and those usually run off the
+     * edge while the product sits inside. The scorer chooses between the two. (Also offering
+     * the largest part alone or the union of the big parts lost hand-labelled real photos on
+     * validation: the scorer then picks a salient piece of a frame-filling product.) */
+    int nc = 0;
+    for (int v = 0; v < 2; v++) {
+        double u[4] = {w, h, 0, 0};
+        int any = 0;
+        for (int i = 0; i < nb; i++) {
+            int touch = bx[i][0] <= 0 || bx[i][1] <= 0 || bx[i][2] >= w || bx[i][3] >= h;
+            if (area[i] < 0.002 * n || area[i] < pp->part * area[big] || (v == 1 && touch))
+                continue;
+            any = 1;
             u[0] = fmin(u[0], bx[i][0]);
             u[1] = fmin(u[1], bx[i][1]);
             u[2] = fmax(u[2], bx[i][2]);
             u[3] = fmax(u[3], bx[i][3]);
         }
-    memcpy(box, u, sizeof u);
+        if (any && (nc == 0 || memcmp(boxes[0], u, sizeof u) != 0))
+            memcpy(boxes[nc++], u, sizeof u);
+    }
+    *nbox = nc;
     plain = is_plain ? 1 : 2;
 out:
     free(ring);

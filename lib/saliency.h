@@ -71,11 +71,14 @@ typedef struct {
 } pimg_plain_params;
 
 /* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small
- * residual on most of the ring), writes the bounding box (working pixels) of the pixels that
- * depart from the backdrop and returns 1; if it is not plain but the residual is at most
- * cand_sigma, writes the box and returns 2 (a candidate for the scorer); otherwise returns 0. sigma_out/share_out (may be NULL)
+ * residual on most of the ring), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
+ * candidate boxes (working pixels) of the pixels that depart from the backdrop — boxes[0] the
+ * union of all sizeable parts, boxes[1] (if different) that of the parts not touching the
+ * frame — and returns 1; if it is not plain but the residual is at most
+ * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. sigma_out/share_out (may be NULL)
  * receive the residual scale and inlier share of the ring. */
-int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double box[4], double *sigma_out,
-                            double *share_out);
+#define PIMG_PLAIN_MAXBOX 2
+int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
+                            double *sigma_out, double *share_out);
 
 #endif

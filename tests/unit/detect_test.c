@@ -96,11 +96,13 @@ START_TEST(plain_backdrop_box_and_test)
     pimg_tensor *t = ellipse_scene(800, 600, box);
     pimg_scene *s = NULL;
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    double pb[4], sig = -1, share = -1;
-    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pb, &sig, &share), 1);
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4], sig = -1, share = -1;
+    int npb = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
     ck_assert(sig >= 0 && sig < 3 && share > 0.6);
+    ck_assert_int_ge(npb, 1);
     for (int k = 0; k < 4; k++)
-        pb[k] *= s->scale;
+        pb[k] = pbs[0][k] * s->scale;
     double iou = pimg_box_iou(pb, box);
     ck_assert_msg(iou >= 0.9, "backdrop box iou %.3f", iou);
     pimg_scene_free(s);
@@ -116,7 +118,7 @@ START_TEST(plain_backdrop_box_and_test)
     for (long i = 0; i < (long)t->w * t->h * 3; i++)
         t->data[i] = (float)pimg_rand_uniform(&r);
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pb, &sig, &share), 1);
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
     ck_assert(sig > 3);
     pimg_scene_free(s);
     pimg_tensor_free(t);
