@@ -774,7 +774,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         say(o, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / nva,
             (double)r70 / nva, np_ / nva);
     }
-    if ((o->rank ? initial_set_rank(tr, ntr, o->seed, &t) : initial_set(tr, ntr, o->seed, &t)))
+    /* rank 2 (hybrid): absolute boxes and within-photo differences in one training set */
+    if ((o->rank != 1 && initial_set(tr, ntr, o->seed, &t)) || (o->rank && initial_set_rank(tr, ntr, o->seed, &t)))
         goto nomem;
     int npos = 0;
     for (int i = 0; i < t.n; i++)
@@ -801,7 +802,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     };
     int ng = sizeof grid / sizeof *grid;
     if (o->rank) {
-        /* A kernel over box differences is not a box score: the ranker stays linear. */
+        /* A kernel over box differences is not a box score: a ranker stays linear. */
         grid[2] = (svm_cfg){LINEAR, 0.01, 0};
     }
 
@@ -858,7 +859,11 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             stop = "time_budget";
             break;
         }
-        int added = o->rank ? mine_rank(best, tr, ntr, &t) : mine(best, tr, ntr, &t);
+        int added = o->rank == 1 ? mine_rank(best, tr, ntr, &t) : mine(best, tr, ntr, &t);
+        if (o->rank == 2 && added >= 0) {
+            int more = mine_rank(best, tr, ntr, &t);
+            added = more < 0 ? -1 : added + more;
+        }
         if (added < 0)
             goto nomem;
         if (added == 0) {

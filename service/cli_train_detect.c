@@ -24,8 +24,8 @@ static const char train_help[] =
     "  --train N        training composites (800)\n"
     "  --val N          validation composites (120)\n"
     "  --test N         test composites (150)\n"
-    "  --rank 0|1       1: pairwise ranking SVM on box differences of one photo,\n"
-    "                   0: box classifier over all photos (default; validated better)\n"
+    "  --rank 0|1|2     0: box classifier over all photos (default), 1: pairwise ranking SVM on\n"
+    "                   box differences within a photo, 2: both kinds of vectors in one SVM\n"
     "  --rounds N       max hard-negative mining rounds (3; none starts after 6 minutes)\n"
     "  --side N         composite longest side in px (384)\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
@@ -100,7 +100,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
             if (c == O_TEST) a->t.n_test = (int)v;
             if (c == O_ROUNDS) a->t.max_rounds = (int)v;
             if (c == O_SIDE) a->t.side = (int)v;
-            if (c == O_RANK) a->t.rank = v != 0;
+            if (c == O_RANK) a->t.rank = v > 2 ? 2 : (int)v;
             break;
         default: fputs(help, stderr); return 2;
         }
