@@ -3,7 +3,8 @@
  * Saliency proposals on a ~160 px copy of the tensor (saliency.h) are scored by a libsvm
  * "is this the whole product" model over HOG (VLFeat) and contrast features; the best boxes
  * are merged by score voting, a box-seeded colour-model mask is computed (mask.h) and, on a
- * plain backdrop, the mask's bounding box refines the box. Without a model the proposals are
+ * plain backdrop (a smooth colour surface fitted to the frame's ring explains it), the box of the
+ * pixels departing from that backdrop is taken instead of the ranking. Without a model the proposals are
  * ranked by a saliency-contrast heuristic. The model file is a plain libsvm model (see
  * detect_svm.h); training lives in detect_train.h. */
 #ifndef PIMG_DETECT_H

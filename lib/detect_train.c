@@ -33,6 +33,7 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
     o->n_test = 150;
     o->max_rounds = 3;
     o->side = 384;
+    o->rank = 0;
 }
 
 static void say(const pimg_detect_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -536,6 +537,111 @@ static int mine(const pimg_detect_model *m, sample *tr, int n, tset *t)
     return added;
 }
 
+/* ---- ranking mode ------------------------------------------------------------------------------
+ * The detector only ever compares boxes of ONE photo, so the scorer is trained on what it is used
+ * for (Joachims' RankSVM): each training vector is the difference between a positive box and a
+ * negative box of the same photo, with label +1 (or, for every other pair, the negated difference
+ * with label -1 so libsvm sees two balanced classes). A linear model over these differences is a
+ * plain linear scorer w.x; per-photo offsets (a busy photo scoring all its boxes high) cancel out
+ * instead of being fought by the classifier. */
+
+static int add_pair(tset *t, const float *pos, const float *neg, int *flip)
+{
+    float d[D];
+    double sg = (*flip)++ % 2 ? -1.0 : 1.0;
+    for (int j = 0; j < D; j++)
+        d[j] = (float)(sg * (pos[j] - neg[j]));
+    return tset_add(t, d, sg);
+}
+
+/* A positive of sample s: the k-th of its exact/jittered boxes and well-overlapping proposals. */
+static const float *rank_pos(const sample *s, int k)
+{
+    int np = s->npos;
+    if (k < np)
+        return s->pos + (size_t)k * D;
+    k -= np;
+    for (int i = 0; i < s->n; i++)
+        if (s->iou[i] >= POS_IOU && k-- == 0)
+            return s->feat + (size_t)i * D;
+    return s->pos;
+}
+
+static int rank_npos(const sample *s)
+{
+    int c = s->npos;
+    for (int i = 0; i < s->n; i++)
+        c += s->iou[i] >= POS_IOU;
+    return c;
+}
+
+static int initial_set_rank(sample *tr, int n, uint64_t seed, tset *t)
+{
+    uint64_t r = seed ^ 0xABCDEFULL;
+    int flip = 0;
+    for (int i = 0; i < n; i++) {
+        int np = rank_npos(&tr[i]), added = 0;
+        if (!tr[i].npos)
+            continue;
+        for (int tries = 0; tries < 60 && added < 8 && tr[i].n > 0; tries++) {
+            int k = (int)(pimg_rand_uniform(&r) * tr[i].n) % tr[i].n;
+            if (tr[i].used[k] || tr[i].iou[k] >= NEG_IOU)
+                continue;
+            tr[i].used[k] = 1;
+            int pk = (int)(pimg_rand_uniform(&r) * np) % np;
+            if (add_pair(t, rank_pos(&tr[i], pk), tr[i].feat + (size_t)k * D, &flip))
+                return -1;
+            added++;
+        }
+    }
+    return 0;
+}
+
+/* Mining for the ranker: per photo, the up-to-3 highest-scoring unused negatives that come within
+ * the margin of the photo's best-scoring positive, each paired with that positive. */
+static int mine_rank(const pimg_detect_model *m, sample *tr, int n, tset *t)
+{
+    int added = 0, flip = 0;
+    for (int i = 0; i < n; i++) {
+        int np = rank_npos(&tr[i]), bp = 0;
+        if (!tr[i].npos)
+            continue;
+        double bps = -INFINITY;
+        for (int k = 0; k < np; k++) {
+            double s = pimg_detect_model_score(m, rank_pos(&tr[i], k));
+            if (s > bps) {
+                bps = s;
+                bp = k;
+            }
+        }
+        int pick[3] = {-1, -1, -1};
+        double ps[3] = {bps - 1, bps - 1, bps - 1};
+        for (int k = 0; k < tr[i].n; k++) {
+            if (tr[i].used[k] || tr[i].iou[k] >= NEG_IOU)
+                continue;
+            double s = pimg_detect_model_score(m, tr[i].feat + (size_t)k * D);
+            for (int j = 0; j < 3; j++)
+                if (s > ps[j]) {
+                    for (int q = 2; q > j; q--) {
+                        ps[q] = ps[q - 1];
+                        pick[q] = pick[q - 1];
+                    }
+                    ps[j] = s;
+                    pick[j] = k;
+                    break;
+                }
+        }
+        for (int j = 0; j < 3; j++)
+            if (pick[j] >= 0) {
+                tr[i].used[pick[j]] = 1;
+                if (add_pair(t, rank_pos(&tr[i], bp), tr[i].feat + (size_t)pick[j] * D, &flip))
+                    return -1;
+                added++;
+            }
+    }
+    return added;
+}
+
 /* Sets libsvm's probA/probB to a Platt fit on the validation top boxes. */
 static int calibrate(pimg_detect_model *m, const sample *val, int n)
 {
@@ -668,7 +774,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         say(o, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / nva,
             (double)r70 / nva, np_ / nva);
     }
-    if (initial_set(tr, ntr, o->seed, &t))
+    /* rank 2 (hybrid): absolute boxes and within-photo differences in one training set */
+    if ((o->rank != 1 && initial_set(tr, ntr, o->seed, &t)) || (o->rank && initial_set_rank(tr, ntr, o->seed, &t)))
         goto nomem;
     int npos = 0;
     for (int i = 0; i < t.n; i++)
@@ -694,6 +801,10 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         {LINEAR, 0.1, 0}, {LINEAR, 1, 0}, {RBF, 1, 1.0 / d2},
     };
     int ng = sizeof grid / sizeof *grid;
+    if (o->rank) {
+        /* A kernel over box differences is not a box score: a ranker stays linear. */
+        grid[2] = (svm_cfg){LINEAR, 0.01, 0};
+    }
 
     rep = cJSON_CreateObject();
     cJSON *search = cJSON_CreateArray(), *rounds = cJSON_CreateArray();
@@ -748,7 +859,11 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             stop = "time_budget";
             break;
         }
-        int added = mine(best, tr, ntr, &t);
+        int added = o->rank == 1 ? mine_rank(best, tr, ntr, &t) : mine(best, tr, ntr, &t);
+        if (o->rank == 2 && added >= 0) {
+            int more = mine_rank(best, tr, ntr, &t);
+            added = more < 0 ? -1 : added + more;
+        }
         if (added < 0)
             goto nomem;
         if (added == 0) {

@@ -28,6 +28,8 @@ typedef struct {
     int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */
+    int rank;               /* 0: classifier (default), 1: pairwise ranking SVM on box differences
+                             * of one photo, 2: hybrid (both kinds of training vectors) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */
     pimg_progress_fn progress; /* may be NULL */
     void *progress_ctx;

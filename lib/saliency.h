@@ -57,4 +57,28 @@ double pimg_scene_box_mean(const pimg_scene *s, int m, int x0, int y0, int x1, i
 /* Intersection over union of two boxes. */
 double pimg_box_iou(const double a[4], const double b[4]);
 
+/* Parameters of the plain-backdrop test and box (plainbox.c); chosen on validation. */
+typedef struct {
+    double ring;      /* outer ring width as a share of the longest side */
+    double wl;        /* weight of lightness in the colour distance */
+    double max_sigma; /* backdrop residual (Lab units) above which the photo is not plain */
+    double min_share; /* share of the ring that must fit the backdrop */
+    double k;         /* foreground: distance above k * sigma ... */
+    double floor_;    /* ... and above this floor */
+    double min_area;  /* largest part must cover this share of the frame */
+    double part;      /* parts at least this share of the largest join the box */
+    double cand_sigma; /* up to this residual the box is still offered to the scorer */
+} pimg_plain_params;
+
+/* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small
+ * residual on most of the ring), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
+ * candidate boxes (working pixels) of the pixels that depart from the backdrop — boxes[0] the
+ * union of all sizeable parts, boxes[1] (if different) that of the parts not touching the
+ * frame — and returns 1; if it is not plain but the residual is at most
+ * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. sigma_out/share_out (may be NULL)
+ * receive the residual scale and inlier share of the ring. */
+#define PIMG_PLAIN_MAXBOX 2
+int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
+                            double *sigma_out, double *share_out);
+
 #endif

@@ -83,6 +83,48 @@ START_TEST(plain_product_found_with_tight_box_and_mask)
 }
 END_TEST
 
+/* The plain-backdrop path: a product filling most of the frame on a graded sweep is boxed by
+ * what departs from the fitted backdrop (the case where a ranker boxes a salient part), and
+ * a textured photo is not taken for plain. */
+START_TEST(plain_backdrop_box_and_test)
+{
+    static const pimg_plain_params pp = {
+        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
+        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    };
+    double box[4] = {40, 20, 760, 590}; /* touches nearly every edge */
+    pimg_tensor *t = ellipse_scene(800, 600, box);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4], sig = -1, share = -1;
+    int npb = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
+    ck_assert(sig >= 0 && sig < 3 && share > 0.6);
+    ck_assert_int_ge(npb, 1);
+    for (int k = 0; k < 4; k++)
+        pb[k] = pbs[0][k] * s->scale;
+    double iou = pimg_box_iou(pb, box);
+    ck_assert_msg(iou >= 0.9, "backdrop box iou %.3f", iou);
+    pimg_scene_free(s);
+    /* The full detector takes that box too. */
+    pimg_detection d;
+    ck_assert_int_eq(pimg_detect_run(NULL, t, &d, NULL), PIMG_OK);
+    ck_assert(d.found);
+    ck_assert_msg(pimg_box_iou(d.box, box) >= 0.9, "detector iou %.3f", pimg_box_iou(d.box, box));
+    pimg_detection_clear(&d);
+
+    /* Strong random texture everywhere: not plain. */
+    uint64_t r = 7;
+    for (long i = 0; i < (long)t->w * t->h * 3; i++)
+        t->data[i] = (float)pimg_rand_uniform(&r);
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
+    ck_assert(sig > 3);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
 START_TEST(no_model_and_missing_model_file)
 {
     pimg_detect_model *m = NULL;
@@ -213,6 +255,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
+    tcase_add_test(tc, plain_backdrop_box_and_test);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);

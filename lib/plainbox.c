@@ -1,0 +1,248 @@
+/* plainbox.c — the plain-backdrop path of the product detector.
+ *
+ * On a product shot against a sweep, paper or wall, the simplest witness of the product's extent
+ * is "everything that is not backdrop": a smooth colour surface fitted to the frame's outer ring
+ * predicts the backdrop everywhere, and the bounding box of the pixels that depart from it is the
+ * product box. This beats ranking saliency proposals on such photos (a learned ranker tends to
+ * pick a salient part of a frame-filling product). The test that decides whether the photo IS
+ * plain is the same fit: a small residual on most of the ring (a product may touch or cross a few
+ * edges). Cluttered photos fail the test and go to the SVM ranking. */
+#include "saliency.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Solves the 6x6 system a x = b in place (Gaussian elimination with partial pivoting).
+ * Returns -1 when singular. */
+static int solve6(double a[6][6], double b[6])
+{
+    for (int c = 0; c < 6; c++) {
+        int p = c;
+        for (int r = c + 1; r < 6; r++)
+            if (fabs(a[r][c]) > fabs(a[p][c]))
+                p = r;
+        if (fabs(a[p][c]) < 1e-12)
+            return -1;
+        if (p != c) {
+            for (int k = 0; k < 6; k++) {
+                double t = a[c][k];
+                a[c][k] = a[p][k];
+                a[p][k] = t;
+            }
+            double t = b[c];
+            b[c] = b[p];
+            b[p] = t;
+        }
+        for (int r = c + 1; r < 6; r++) {
+            double f = a[r][c] / a[c][c];
+            for (int k = c; k < 6; k++)
+                a[r][k] -= f * a[c][k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = 5; c >= 0; c--) {
+        for (int k = c + 1; k < 6; k++)
+            b[c] -= a[c][k] * b[k];
+        b[c] /= a[c][c];
+    }
+    return 0;
+}
+
+static void basis(double x, double y, double *v)
+{
+    v[0] = 1;
+    v[1] = x;
+    v[2] = y;
+    v[3] = x * x;
+    v[4] = x * y;
+    v[5] = y * y;
+}
+
+/* Lab distance with lightness down-weighted: soft shadows and light fall-off change mostly L. */
+static double lab_dist(const float *p, const double *q, double wl)
+{
+    double d0 = wl * (p[0] - q[0]), d1 = p[1] - q[1], d2 = p[2] - q[2];
+    return sqrt(d0 * d0 + d1 * d1 + d2 * d2);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 1: plain, box written; 2: not plain but the backdrop fit is good enough that the box is
+ * worth offering the scorer as one more candidate; 0: nothing. */
+int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
+                            double *sigma_out, double *share_out)
+{
+    int w = s->w, h = s->h, n = w * h;
+    int rw = (int)ceil(pp->ring * (w > h ? w : h));
+    if (rw < 2)
+        rw = 2;
+    int cap = 2 * rw * (w + h);
+    int *ring = malloc(sizeof(int) * cap);
+    unsigned char *in = malloc(cap), *fg = malloc(n);
+    double *res = malloc(sizeof(double) * cap);
+    int *stack = malloc(sizeof(int) * n), *lab = malloc(sizeof(int) * n);
+    int nr = 0, plain = 0;
+    *nbox = 0;
+    if (!ring || !in || !fg || !res || !stack || !lab)
+        goto out;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if ((x < rw || x >= w - rw || y < rw || y >= h - rw) && nr < cap)
+                ring[nr++] = y * w + x;
+    memset(in, 1, nr);
+    double coef[3][6], sigma = 1e9;
+    for (int it = 0; it < 3; it++) {
+        double a[3][6][6], b[3][6];
+        memset(a, 0, sizeof a);
+        memset(b, 0, sizeof b);
+        int used = 0;
+        for (int i = 0; i < nr; i++) {
+            if (!in[i])
+                continue;
+            int p = ring[i];
+            double v[6];
+            basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
+            const float *L = s->lab + 3 * (size_t)p;
+            for (int r = 0; r < 6; r++)
+                for (int c = 0; c < 6; c++)
+                    a[0][r][c] += v[r] * v[c];
+            for (int ch = 0; ch < 3; ch++)
+                for (int r = 0; r < 6; r++)
+                    b[ch][r] += v[r] * L[ch];
+            used++;
+        }
+        if (used < 24)
+            goto out;
+        for (int ch = 0; ch < 3; ch++) {
+            memcpy(a[ch], a[0], sizeof a[0]);
+        }
+        for (int ch = 0; ch < 3; ch++) {
+            if (solve6(a[ch], b[ch]))
+                goto out;
+            memcpy(coef[ch], b[ch], sizeof b[ch]);
+        }
+        int k = 0;
+        for (int i = 0; i < nr; i++) {
+            int p = ring[i];
+            double v[6], q[3];
+            basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
+            for (int ch = 0; ch < 3; ch++) {
+                q[ch] = 0;
+                for (int r = 0; r < 6; r++)
+                    q[ch] += coef[ch][r] * v[r];
+            }
+            res[k++] = lab_dist(s->lab + 3 * (size_t)p, q, pp->wl);
+        }
+        double *sorted = malloc(sizeof(double) * nr);
+        if (!sorted)
+            goto out;
+        memcpy(sorted, res, sizeof(double) * nr);
+        qsort(sorted, nr, sizeof(double), cmp_double);
+        /* The backdrop is the best-fitting majority of the ring: sigma from its lower half. */
+        sigma = 1.4826 * sorted[nr / 2] + 0.3;
+        free(sorted);
+        for (int i = 0; i < nr; i++)
+            in[i] = res[i] <= 3 * sigma + 1.0;
+    }
+    int inl = 0;
+    for (int i = 0; i < nr; i++)
+        inl += in[i];
+    double share = (double)inl / nr;
+    if (sigma_out)
+        *sigma_out = sigma;
+    if (share_out)
+        *share_out = share;
+    int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
+    if (!is_plain && (sigma > pp->cand_sigma || share < pp->min_share))
+        goto out;
+    double thr = fmax(pp->k * sigma, pp->floor_);
+    for (int p = 0; p < n; p++) {
+        double v[6], q[3];
+        basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
+        for (int ch = 0; ch < 3; ch++) {
+            q[ch] = 0;
+            for (int r = 0; r < 6; r++)
+                q[ch] += coef[ch][r] * v[r];
+        }
+        fg[p] = lab_dist(s->lab + 3 * (size_t)p, q, pp->wl) > thr;
+    }
+    /* Connected parts; specks and JPEG ringing are dropped, parts of one product are joined. */
+    memset(lab, 0, sizeof(int) * n);
+    enum { MAXB = 512 };
+    int bx[MAXB][4], area[MAXB], nb = 0;
+    for (int i = 0; i < n && nb < MAXB; i++) {
+        if (!fg[i] || lab[i])
+            continue;
+        int sp = 0, a = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
+        stack[sp++] = i;
+        lab[i] = nb + 1;
+        while (sp) {
+            int p = stack[--sp], px = p % w, py = p / w;
+            a++;
+            if (px < x0) x0 = px;
+            if (px > x1) x1 = px;
+            if (py < y0) y0 = py;
+            if (py > y1) y1 = py;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int qx = px + dx, qy = py + dy;
+                    if (qx < 0 || qy < 0 || qx >= w || qy >= h)
+                        continue;
+                    int q = qy * w + qx;
+                    if (fg[q] && !lab[q]) {
+                        lab[q] = nb + 1;
+                        stack[sp++] = q;
+                    }
+                }
+        }
+        bx[nb][0] = x0;
+        bx[nb][1] = y0;
+        bx[nb][2] = x1 + 1;
+        bx[nb][3] = y1 + 1;
+        area[nb++] = a;
+    }
+    int big = -1;
+    for (int i = 0; i < nb; i++)
+        if (big < 0 || area[i] > area[big])
+            big = i;
+    if (big < 0 || area[big] < pp->min_area * n)
+        goto out;
+    /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and
+     * the union of those parts that do not touch the frame: a backdrop that passed the plainness
+     * test may still carry its own objects (lamps, a horizon), and those usually run off the
+     * edge while the product sits inside. The scorer chooses between the two. (Also offering
+     * the largest part alone or the union of the big parts lost hand-labelled real photos on
+     * validation: the scorer then picks a salient piece of a frame-filling product.) */
+    int nc = 0;
+    for (int v = 0; v < 2; v++) {
+        double u[4] = {w, h, 0, 0};
+        int any = 0;
+        for (int i = 0; i < nb; i++) {
+            int touch = bx[i][0] <= 0 || bx[i][1] <= 0 || bx[i][2] >= w || bx[i][3] >= h;
+            if (area[i] < 0.002 * n || area[i] < pp->part * area[big] || (v == 1 && touch))
+                continue;
+            any = 1;
+            u[0] = fmin(u[0], bx[i][0]);
+            u[1] = fmin(u[1], bx[i][1]);
+            u[2] = fmax(u[2], bx[i][2]);
+            u[3] = fmax(u[3], bx[i][3]);
+        }
+        if (any && (nc == 0 || memcmp(boxes[0], u, sizeof u) != 0))
+            memcpy(boxes[nc++], u, sizeof u);
+    }
+    *nbox = nc;
+    plain = is_plain ? 1 : 2;
+out:
+    free(ring);
+    free(in);
+    free(fg);
+    free(res);
+    free(stack);
+    free(lab);
+    return plain;
+}
