@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,18 +35,6 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
     o->rank = 0;
 }
 
-static void say(const pimg_detect_train_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const pimg_detect_train_opts *o, const char *fmt, ...)
-{
-    if (!o->progress)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    o->progress(o->progress_ctx, buf);
-}
 
 static double now_ms(void)
 {
@@ -253,7 +240,7 @@ static pimg_status make_samples(const split_set *ss, const pimg_detect_train_opt
             return st;
         }
         if ((i + 1) % 100 == 0)
-            say(o, "  %s composites: %d/%d", split == SPLIT_TRAIN ? "train" : split == SPLIT_VAL ? "val" : "test",
+            pimg_progress_say(o->progress, o->progress_ctx, "  %s composites: %d/%d", split == SPLIT_TRAIN ? "train" : split == SPLIT_VAL ? "val" : "test",
                 i + 1, n);
     }
     *out = v;
@@ -732,7 +719,7 @@ static pimg_status add_real(const pimg_detect_train_opts *o, sample **tr, int *n
     }
     fclose(fp);
     if (!st)
-        say(o, "real labelled photos: %d train, %d val", *nreal_tr, *nreal_va);
+        pimg_progress_say(o->progress, o->progress_ctx, "real labelled photos: %d train, %d val", *nreal_tr, *nreal_va);
     return st;
 }
 
@@ -749,7 +736,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     pimg_status st = split_load(o, &ss, err);
     if (st)
         return st;
-    say(o, "data: %d objects (train %d / val %d / test %d), %d backgrounds (%d / %d / %d)",
+    pimg_progress_say(o->progress, o->progress_ctx, "data: %d objects (train %d / val %d / test %d), %d backgrounds (%d / %d / %d)",
         pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], pimg_composite_n_backgrounds(ss.src),
         ss.nbg[0], ss.nbg[1], ss.nbg[2]);
     if ((st = make_samples(&ss, o, SPLIT_TRAIN, ntr, &tr, err)))
@@ -758,7 +745,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         goto out;
     if (o->labels_csv && (st = add_real(o, &tr, &ntr, &va, &nva, &nreal_tr, &nreal_va, err)))
         goto out;
-    say(o, "features ready in %.1f s", (now_ms() - t0) / 1e3);
+    pimg_progress_say(o->progress, o->progress_ctx, "features ready in %.1f s", (now_ms() - t0) / 1e3);
     {
         /* Proposal recall bounds what any scorer can reach: report it. */
         int r50 = 0, r70 = 0;
@@ -771,7 +758,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             r70 += mx >= 0.7;
             np_ += va[i].n;
         }
-        say(o, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / nva,
+        pimg_progress_say(o->progress, o->progress_ctx, "val proposal recall: iou>=0.5 %.3f, iou>=0.7 %.3f, %.0f proposals per image", (double)r50 / nva,
             (double)r70 / nva, np_ / nva);
     }
     /* rank 2 (hybrid): absolute boxes and within-photo differences in one training set */
@@ -780,7 +767,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     int npos = 0;
     for (int i = 0; i < t.n; i++)
         npos += t.y[i] > 0;
-    say(o, "initial set: %d positives, %d negatives", npos, t.n - npos);
+    pimg_progress_say(o->progress, o->progress_ctx, "initial set: %d positives, %d negatives", npos, t.n - npos);
 
     /* Median-heuristic gamma: RBF widths relative to the typical squared feature distance. */
     double d2 = 0;
@@ -825,7 +812,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             goto nomem;
         val_result v = validate(m, va, nva, NULL, NULL);
         char nb[64];
-        say(o, "search %-24s val loss %.4f hit50 %.3f (%d SV, %.1f s)", cfg_name(&grid[g], nb, sizeof nb), v.loss,
+        pimg_progress_say(o->progress, o->progress_ctx, "search %-24s val loss %.4f hit50 %.3f (%d SV, %.1f s)", cfg_name(&grid[g], nb, sizeof nb), v.loss,
             v.hit50, svm_get_nr_sv(pimg_detect_model_svm(m)), (now_ms() - ts) / 1e3);
         cJSON *e = val_json(&v);
         cJSON_AddStringToObject(e, "config", nb);
@@ -846,7 +833,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     }
     bv.loss = validate(best, va, nva, NULL, NULL).loss;
     char nb[64];
-    say(o, "chosen: %s", cfg_name(&grid[bi], nb, sizeof nb));
+    pimg_progress_say(o->progress, o->progress_ctx, "chosen: %s", cfg_name(&grid[bi], nb, sizeof nb));
     cJSON_AddStringToObject(rep, "chosen", nb);
     cJSON *r0 = val_json(&bv);
     cJSON_AddNumberToObject(r0, "round", 0);
@@ -876,7 +863,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         if (!m)
             goto nomem;
         val_result v = validate(m, va, nva, NULL, NULL);
-        say(o, "round %d: +%d hard negatives (set %d), val loss %.4f hit50 %.3f (%.1f s)", round, added, t.n, v.loss,
+        pimg_progress_say(o->progress, o->progress_ctx, "round %d: +%d hard negatives (set %d), val loss %.4f hit50 %.3f (%.1f s)", round, added, t.n, v.loss,
             v.hit50, (now_ms() - ts) / 1e3);
         cJSON *e = val_json(&v);
         cJSON_AddNumberToObject(e, "round", round);
@@ -897,7 +884,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     if (calibrate(best, va, nva))
         goto nomem;
     cJSON_AddItemToObject(rep, "validation", val_json(&bv));
-    say(o, "training done in %.1f s (%s)", (now_ms() - t0) / 1e3, stop);
+    pimg_progress_say(o->progress, o->progress_ctx, "training done in %.1f s (%s)", (now_ms() - t0) / 1e3, stop);
 
     cJSON *data = cJSON_AddObjectToObject(rep, "data");
     cJSON_AddStringToObject(data, "dir", o->data_dir);

@@ -20,7 +20,6 @@
 #include "detect.h"
 #include "status.h"
 
-typedef void (*pimg_progress_fn)(void *ctx, const char *msg);
 
 typedef struct {
     const char *data_dir;   /* holds objects/ and train/ */
