@@ -25,7 +25,7 @@ SVC_OBJ = $(SVC_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS = $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/unit/*_test.c)))
 SVC_TESTS = $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/service/*_test.c)))
 UNIT_COMMON = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_test.c,$(wildcard tests/unit/*.c)))
-SVC_COMMON = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_test.c,$(wildcard tests/service/*.c)))
+SVC_COMMON = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_test.c,$(wildcard tests/service/*.c))) $(BUILD)/tests/unit/testutil.o
 # Sanitizer runs: glib/libvips keep process-lifetime caches that LeakSanitizer reports as leaks.
 TEST_ENV = PIMG_BIN=$(BUILD)/pimg ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 CK_DEFAULT_TIMEOUT=120
 

@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "../unit/testutil.h"
 
 #define TOKEN "s3cret-token-0123456789"
 
@@ -310,12 +311,9 @@ int main(void)
     tcase_add_test(tc, feedback_validation_and_retrain_job);
     tcase_add_test(tc, acknowledged_feedback_survives_kill_9);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = pimg_test_run(s, 0);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/pimg-admin-test-*");
     (void)!system(cmd);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

@@ -11,6 +11,7 @@
 #include "../../service/http_util.c"
 #include "../fuzz/decode_fuzz.c"
 #include "common.h"
+#include "../unit/testutil.h"
 #include <glib.h>
 
 static int replay_dir(const char *dir)
@@ -61,9 +62,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, corpus_and_crashes_replay_cleanly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

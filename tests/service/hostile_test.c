@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "../unit/testutil.h"
 
 static test_server srv;
 static int started;
@@ -423,9 +424,5 @@ int main(void)
     tcase_add_test(tc, body_100mb);
     tcase_add_test(tc, slowloris);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "../unit/testutil.h"
 
 static void start(test_server *ts, const char *const *args)
 {
@@ -214,9 +215,5 @@ int main(void)
     tcase_add_test(tc, connection_limit);
     tcase_add_test(tc, pixel_bombs_keep_rss_flat);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

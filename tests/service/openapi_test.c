@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "../unit/testutil.h"
 
 #define MAX_KEYS 4096
 
@@ -186,9 +187,5 @@ int main(void)
     tcase_add_test(tc, every_route_and_status_is_documented);
     tcase_add_test(tc, every_ref_resolves);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

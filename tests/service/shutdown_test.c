@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "../unit/testutil.h"
 
 enum { N = 20 }; /* RELIABILITY.md #9: SIGTERM with 20 jobs accepted */
 
@@ -140,9 +141,5 @@ int main(void)
     tcase_add_test(tc, sighup_reloads_models_and_keeps_serving);
     tcase_add_test(tc, sigterm_when_idle_exits_0);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -12,6 +12,7 @@
 #include "../../service/http_util.c"
 #include "../../service/metrics.c"
 #include "../../service/queue.c"
+#include "../unit/testutil.h"
 
 START_TEST(multipart_parses_parts)
 {
@@ -253,9 +254,5 @@ int main(void)
     tcase_add_test(tc, pool_is_bounded);
     tcase_add_test(tc, metrics_exposition);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 0);
 }

@@ -18,6 +18,7 @@
 #include "image_vips.h"
 #include "models.h"
 #include "pimg.h"
+#include "testutil.h"
 
 static pimg_composite_src *src;
 
@@ -289,9 +290,5 @@ int main(void)
     tcase_add_test(tc, white_with_detected_mask_whitens_background_and_keeps_product);
     tcase_add_test(tc, crop_centres_product_at_fill_and_compliance_reports_it);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return pimg_test_run(s, 0);
 }

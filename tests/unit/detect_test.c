@@ -17,6 +17,7 @@
 #include "mask.h"
 #include "pimg.h"
 #include "saliency.h"
+#include "testutil.h"
 
 static const char *data_dir(void)
 {
@@ -260,9 +261,5 @@ int main(void)
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return pimg_test_run(s, 0);
 }

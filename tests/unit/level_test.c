@@ -12,6 +12,7 @@
 #include "level.h"
 #include "level_internal.h"
 #include "pimg.h"
+#include "testutil.h"
 
 /* Dark horizontal bars on white with a few vertical posts: a shelf-like upright scene. */
 static pimg_tensor *bars(int w, int h)
@@ -169,11 +170,8 @@ START_TEST(apply_turns_at_full_resolution_and_crops)
 }
 END_TEST
 
-int main(int argc, char **argv)
+int main(void)
 {
-    (void)argc;
-    if (pimg_init(argv[0], 1, NULL))
-        return EXIT_FAILURE;
     Suite *s = suite_create("level");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
@@ -183,10 +181,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, inner_rect_matches_the_evaluation_formula);
     tcase_add_test(tc, apply_turns_at_full_resolution_and_crops);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    pimg_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 1);
 }

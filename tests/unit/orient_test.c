@@ -16,6 +16,7 @@
 #include "orient_train.h"
 #include "pimg.h"
 #include "pipeline.h"
+#include "testutil.h"
 
 /* Bright "sky" over a dark "ground" with a vertical gradient: a minimal upright scene. */
 static pimg_tensor *scene(int w, int h)
@@ -241,11 +242,8 @@ START_TEST(turned_photo_comes_back_upright)
 }
 END_TEST
 
-int main(int argc, char **argv)
+int main(void)
 {
-    (void)argc;
-    if (pimg_init(argv[0], 1, NULL))
-        return EXIT_FAILURE;
     Suite *s = suite_create("orient");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
@@ -258,10 +256,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, fast_probabilities_match_libsvm);
     tcase_add_test(tc, turned_photo_comes_back_upright);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    pimg_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pimg_test_run(s, 1);
 }
