@@ -17,28 +17,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static float srgb_to_linear(float v)
-{
-    return v <= 0.04045f ? v / 12.92f : powf((v + 0.055f) / 1.055f, 2.4f);
-}
-
-static float lab_f(float t)
-{
-    return t > 0.008856f ? cbrtf(t) : 7.787f * t + 16.0f / 116.0f;
-}
-
-static void rgb_to_lab(const float *rgb, float *lab)
-{
-    float r = srgb_to_linear(rgb[0]), g = srgb_to_linear(rgb[1]), b = srgb_to_linear(rgb[2]);
-    float x = (0.4124f * r + 0.3576f * g + 0.1805f * b) / 0.95047f;
-    float y = 0.2126f * r + 0.7152f * g + 0.0722f * b;
-    float z = (0.0193f * r + 0.1192f * g + 0.9505f * b) / 1.08883f;
-    float fx = lab_f(x), fy = lab_f(y), fz = lab_f(z);
-    lab[0] = 116.0f * fy - 16.0f;
-    lab[1] = 500.0f * (fx - fy);
-    lab[2] = 200.0f * (fy - fz);
-}
-
 /* Separable Gaussian blur of an n-channel float image in place (edges clamp). */
 static int blur(float *img, int w, int h, int n, double sigma)
 {
@@ -289,7 +267,7 @@ pimg_status pimg_scene_make(const pimg_tensor *t, int side, pimg_scene **out, pi
     for (size_t i = 0; i < n; i++) {
         const float *p = small->data + i * small->c;
         float *L = s->lab + 3 * i;
-        rgb_to_lab(p, L);
+        pimg_srgb_to_lab(p, L);
         s->grey[i] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
         for (int j = 0; j < 3; j++)
             mean[j] += L[j];

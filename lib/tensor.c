@@ -148,3 +148,25 @@ pimg_tensor *pimg_tensor_resize(const pimg_tensor *t, int w, int h)
     }
     return o;
 }
+
+static float srgb_to_linear(float v)
+{
+    return v <= 0.04045f ? v / 12.92f : powf((v + 0.055f) / 1.055f, 2.4f);
+}
+
+static float lab_f(float t)
+{
+    return t > 0.008856f ? cbrtf(t) : 7.787f * t + 16.0f / 116.0f;
+}
+
+void pimg_srgb_to_lab(const float rgb[3], float lab[3])
+{
+    float r = srgb_to_linear(rgb[0]), g = srgb_to_linear(rgb[1]), b = srgb_to_linear(rgb[2]);
+    float x = (0.4124f * r + 0.3576f * g + 0.1805f * b) / 0.95047f;
+    float y = 0.2126f * r + 0.7152f * g + 0.0722f * b;
+    float z = (0.0193f * r + 0.1192f * g + 0.9505f * b) / 1.08883f;
+    float fx = lab_f(x), fy = lab_f(y), fz = lab_f(z);
+    lab[0] = 116.0f * fy - 16.0f;
+    lab[1] = 500.0f * (fx - fy);
+    lab[2] = 200.0f * (fy - fz);
+}

@@ -46,4 +46,7 @@ pimg_tensor *pimg_tensor_rotate(const pimg_tensor *t, double deg);
  * Ownership: caller frees; NULL on no memory. */
 pimg_tensor *pimg_tensor_resize(const pimg_tensor *t, int w, int h);
 
+/* CIE L*a*b* (D65; L 0..100, a/b roughly -100..100) of one sRGB pixel given 0..1. */
+void pimg_srgb_to_lab(const float rgb[3], float lab[3]);
+
 #endif
