@@ -172,40 +172,11 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         fg[p] = lab_dist(s->lab + 3 * (size_t)p, q, pp->wl) > thr;
     }
     /* Connected parts; specks and JPEG ringing are dropped, parts of one product are joined. */
-    memset(lab, 0, sizeof(int) * n);
+    for (int i = 0; i < n; i++)
+        lab[i] = fg[i] ? -1 : 0;
     enum { MAXB = 512 };
-    int bx[MAXB][4], area[MAXB], nb = 0;
-    for (int i = 0; i < n && nb < MAXB; i++) {
-        if (!fg[i] || lab[i])
-            continue;
-        int sp = 0, a = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
-        stack[sp++] = i;
-        lab[i] = nb + 1;
-        while (sp) {
-            int p = stack[--sp], px = p % w, py = p / w;
-            a++;
-            if (px < x0) x0 = px;
-            if (px > x1) x1 = px;
-            if (py < y0) y0 = py;
-            if (py > y1) y1 = py;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int qx = px + dx, qy = py + dy;
-                    if (qx < 0 || qy < 0 || qx >= w || qy >= h)
-                        continue;
-                    int q = qy * w + qx;
-                    if (fg[q] && !lab[q]) {
-                        lab[q] = nb + 1;
-                        stack[sp++] = q;
-                    }
-                }
-        }
-        bx[nb][0] = x0;
-        bx[nb][1] = y0;
-        bx[nb][2] = x1 + 1;
-        bx[nb][3] = y1 + 1;
-        area[nb++] = a;
-    }
+    int bx[MAXB][4], area[MAXB];
+    int nb = pimg_label_parts(lab, w, h, stack, MAXB, bx, area);
     int big = -1;
     for (int i = 0; i < nb; i++)
         if (big < 0 || area[i] > area[big])

@@ -562,16 +562,10 @@ static void add_box(box_list *l, double x0, double y0, double x1, double y1, int
     memcpy(l->b[l->n++], b, sizeof b);
 }
 
-/* Boxes of the connected blobs of map >= thr (8-connectivity): the largest blob, the union of
- * blobs at least a tenth of it, and the union of every blob above 1% of the frame. */
-static void blob_boxes(const pimg_scene *s, const float *m, float thr, int *lab, int *stack, box_list *l)
+int pimg_label_parts(int *lab, int w, int h, int *stack, int max_parts, int (*box)[4], int *area)
 {
-    int w = s->w, h = s->h, n = w * h;
-    for (int i = 0; i < n; i++)
-        lab[i] = m[i] >= thr ? -1 : 0;
-    enum { MAXB = 256 };
-    int bx[MAXB][4], area[MAXB], nb = 0;
-    for (int i = 0; i < n && nb < MAXB; i++) {
+    int nb = 0;
+    for (int i = 0; i < w * h && nb < max_parts; i++) {
         if (lab[i] != -1)
             continue;
         int sp = 0, a = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
@@ -596,12 +590,25 @@ static void blob_boxes(const pimg_scene *s, const float *m, float thr, int *lab,
                     }
                 }
         }
-        bx[nb][0] = x0;
-        bx[nb][1] = y0;
-        bx[nb][2] = x1 + 1;
-        bx[nb][3] = y1 + 1;
+        box[nb][0] = x0;
+        box[nb][1] = y0;
+        box[nb][2] = x1 + 1;
+        box[nb][3] = y1 + 1;
         area[nb++] = a;
     }
+    return nb;
+}
+
+/* Boxes of the connected blobs of map >= thr (8-connectivity): the largest blob, the union of
+ * blobs at least a tenth of it, and the union of every blob above 1% of the frame. */
+static void blob_boxes(const pimg_scene *s, const float *m, float thr, int *lab, int *stack, box_list *l)
+{
+    int w = s->w, h = s->h, n = w * h;
+    for (int i = 0; i < n; i++)
+        lab[i] = m[i] >= thr ? -1 : 0;
+    enum { MAXB = 256 };
+    int bx[MAXB][4], area[MAXB];
+    int nb = pimg_label_parts(lab, w, h, stack, MAXB, bx, area);
     if (!nb)
         return;
     int big = 0;

@@ -81,4 +81,10 @@ typedef struct {
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
                             double *sigma_out, double *share_out);
 
+/* Labels the 8-connected parts of a mask. On entry lab[i] is -1 for foreground, 0 for
+ * background; on exit each part found holds its number 1..n (foreground beyond max_parts parts
+ * stays -1). stack must hold w*h ints. Writes each part's box (x0, y0, x1, y1; x1/y1
+ * exclusive) and pixel count; returns the number of parts. */
+int pimg_label_parts(int *lab, int w, int h, int *stack, int max_parts, int (*box)[4], int *area);
+
 #endif
