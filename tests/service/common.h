@@ -27,6 +27,9 @@ int ts_start(test_server *ts, const char *const *args, const char *const *env);
  * and kept otherwise. */
 int ts_stop(test_server *ts, int wait_ms);
 
+/* A raw TCP connection to 127.0.0.1:port (for slow or half-finished clients); the fd, or -1. */
+int ts_connect(int port);
+
 /* Whether the process is still running. */
 int ts_alive(test_server *ts);
 

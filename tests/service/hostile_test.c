@@ -325,21 +325,6 @@ START_TEST(body_100mb)
 }
 END_TEST
 
-static int connect_loopback(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Whether the server has closed fd (read gives EOF or an error) within wait_ms. */
 static int closed_by_server(int fd, int wait_ms)
 {
@@ -360,15 +345,15 @@ START_TEST(slowloris)
     int fds[N];
     /* stalled headers: idle timeout (3 s) */
     for (int i = 0; i < N; i++) {
-        fds[i] = connect_loopback(srv.port);
+        fds[i] = ts_connect(srv.port);
         ck_assert_int_ge(fds[i], 0);
         const char part[] = "POST /enhance HTTP/1.1\r\nHost: x\r\n";
         ck_assert_int_eq(send(fds[i], part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t)(sizeof part - 1));
     }
     /* trickling headers (one byte every 300 ms, never idle): absolute header deadline (2 s) */
-    int trickle = connect_loopback(srv.port);
+    int trickle = ts_connect(srv.port);
     /* trickling body: absolute upload deadline (3 s) */
-    int body = connect_loopback(srv.port);
+    int body = ts_connect(srv.port);
     const char hdr[] = "POST /enhance HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n\xff\xd8";
     ck_assert_int_eq(send(body, hdr, sizeof hdr - 1, MSG_NOSIGNAL), (ssize_t)(sizeof hdr - 1));
     assert_serves(); /* normal clients are served meanwhile */

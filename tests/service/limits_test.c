@@ -30,21 +30,6 @@ static void assert_serves(test_server *ts, const char *path)
     free(jpg);
 }
 
-static int connect_loopback(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 START_TEST(flood_gives_only_200_and_503)
 {
     test_server ts;
@@ -129,7 +114,7 @@ START_TEST(upload_memory_budget)
     const char *args[] = {"--max-body", "1M", "--max-buffered", "1M", NULL};
     start(&ts, args);
     /* A slow upload holds its declared 800 KB while it arrives... */
-    int fd = connect_loopback(ts.port);
+    int fd = ts_connect(ts.port);
     const char hdr[] = "POST /enhance HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 800000\r\n\r\n";
     ck_assert_int_eq(send(fd, hdr, sizeof hdr - 1, MSG_NOSIGNAL), (ssize_t)(sizeof hdr - 1));
     usleep(200 * 1000);
@@ -160,7 +145,7 @@ START_TEST(connection_limit)
     start(&ts, args);
     int fds[4];
     for (int i = 0; i < 4; i++)
-        ck_assert_int_ge(fds[i] = connect_loopback(ts.port), 0);
+        ck_assert_int_ge(fds[i] = ts_connect(ts.port), 0);
     usleep(200 * 1000);
     /* at the limit MHD stops accepting: the 5th client waits in the backlog, unserved */
     char url[128];
