@@ -490,29 +490,37 @@ static int initial_set(sample *tr, int n, uint64_t seed, tset *t)
     return 0;
 }
 
+/* The up-to-3 highest-scoring unused negatives of one photo that score above floor, best
+ * first; unused slots of pick are -1. */
+static void hardest_negatives(const pimg_detect_model *m, const sample *smp, double floor_, int pick[3])
+{
+    double ps[3] = {floor_, floor_, floor_};
+    pick[0] = pick[1] = pick[2] = -1;
+    for (int k = 0; k < smp->n; k++) {
+        if (smp->used[k] || smp->iou[k] >= NEG_IOU)
+            continue;
+        double s = pimg_detect_model_score(m, smp->feat + (size_t)k * D);
+        for (int j = 0; j < 3; j++)
+            if (s > ps[j]) {
+                for (int q = 2; q > j; q--) {
+                    ps[q] = ps[q - 1];
+                    pick[q] = pick[q - 1];
+                }
+                ps[j] = s;
+                pick[j] = k;
+                break;
+            }
+    }
+}
+
 /* Dalal-Triggs mining: per sample, the up-to-3 highest-scoring unused negatives that violate
  * the margin (score > -1). Returns how many were added, -1 on no memory. */
 static int mine(const pimg_detect_model *m, sample *tr, int n, tset *t)
 {
     int added = 0;
     for (int i = 0; i < n; i++) {
-        int pick[3] = {-1, -1, -1};
-        double ps[3] = {-1, -1, -1};
-        for (int k = 0; k < tr[i].n; k++) {
-            if (tr[i].used[k] || tr[i].iou[k] >= NEG_IOU)
-                continue;
-            double s = pimg_detect_model_score(m, tr[i].feat + (size_t)k * D);
-            for (int j = 0; j < 3; j++)
-                if (s > ps[j]) {
-                    for (int q = 2; q > j; q--) {
-                        ps[q] = ps[q - 1];
-                        pick[q] = pick[q - 1];
-                    }
-                    ps[j] = s;
-                    pick[j] = k;
-                    break;
-                }
-        }
+        int pick[3];
+        hardest_negatives(m, &tr[i], -1, pick);
         for (int j = 0; j < 3; j++)
             if (pick[j] >= 0) {
                 tr[i].used[pick[j]] = 1;
@@ -601,23 +609,8 @@ static int mine_rank(const pimg_detect_model *m, sample *tr, int n, tset *t)
                 bp = k;
             }
         }
-        int pick[3] = {-1, -1, -1};
-        double ps[3] = {bps - 1, bps - 1, bps - 1};
-        for (int k = 0; k < tr[i].n; k++) {
-            if (tr[i].used[k] || tr[i].iou[k] >= NEG_IOU)
-                continue;
-            double s = pimg_detect_model_score(m, tr[i].feat + (size_t)k * D);
-            for (int j = 0; j < 3; j++)
-                if (s > ps[j]) {
-                    for (int q = 2; q > j; q--) {
-                        ps[q] = ps[q - 1];
-                        pick[q] = pick[q - 1];
-                    }
-                    ps[j] = s;
-                    pick[j] = k;
-                    break;
-                }
-        }
+        int pick[3];
+        hardest_negatives(m, &tr[i], bps - 1, pick);
         for (int j = 0; j < 3; j++)
             if (pick[j] >= 0) {
                 tr[i].used[pick[j]] = 1;
