@@ -19,6 +19,10 @@ int pimg_cmd_eval_detect(int argc, char **argv, const char *exe);
 int pimg_cmd_train_enhance(int argc, char **argv, const char *exe);
 int pimg_cmd_eval_enhance(int argc, char **argv, const char *exe);
 
+/* Parses a whole decimal integer in lo..hi into *out. 0 ok; -1 (and *out untouched) for
+ * anything else: empty, trailing characters, out of range. */
+int pimg_cli_parse_long(const char *s, long lo, long hi, long *out);
+
 /* Exit code for a lib status: unreadable/undecodable input → 2, not implemented → 3, else 1. */
 int pimg_cli_exit_code(pimg_status st);
 

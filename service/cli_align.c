@@ -37,16 +37,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int parse_pos(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int pimg_cmd_align(int argc, char **argv, const char *exe)
 {
     (void)exe;
@@ -66,19 +56,19 @@ int pimg_cmd_align(int argc, char **argv, const char *exe)
         switch (c) {
         case 'h': fputs(align_help, stdout); return 0;
         case OPT_SIDE:
-            if (parse_pos(optarg, 64, 4096, &side)) {
+            if (pimg_cli_parse_long(optarg, 64, 4096, &side)) {
                 fprintf(stderr, "pimg: --analysis-side must be 64..4096\n");
                 return 2;
             }
             break;
         case OPT_Q:
-            if (parse_pos(optarg, 1, 100, &quality)) {
+            if (pimg_cli_parse_long(optarg, 1, 100, &quality)) {
                 fprintf(stderr, "pimg: --quality must be 1..100\n");
                 return 2;
             }
             break;
         case OPT_MAXPX:
-            if (parse_pos(optarg, 1, 1000000000L, &v)) {
+            if (pimg_cli_parse_long(optarg, 1, 1000000000L, &v)) {
                 fprintf(stderr, "pimg: --max-pixels must be a positive integer\n");
                 return 2;
             }

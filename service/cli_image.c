@@ -58,7 +58,7 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+int pimg_cli_parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
@@ -90,19 +90,19 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
             if (pimg_background_parse(optarg, &a->pipe.background, &err)) goto bad;
             break;
         case OPT_Q:
-            if (parse_int(optarg, 1, 100, &v)) { snprintf(err.msg, sizeof err.msg, "--quality must be 1..100"); goto bad; }
+            if (pimg_cli_parse_long(optarg, 1, 100, &v)) { snprintf(err.msg, sizeof err.msg, "--quality must be 1..100"); goto bad; }
             a->pipe.quality = (int)v;
             break;
         case OPT_MAXSIDE:
-            if (parse_int(optarg, 1, 100000, &v)) { snprintf(err.msg, sizeof err.msg, "--max-side must be a positive integer"); goto bad; }
+            if (pimg_cli_parse_long(optarg, 1, 100000, &v)) { snprintf(err.msg, sizeof err.msg, "--max-side must be a positive integer"); goto bad; }
             a->pipe.max_side = (int)v;
             break;
         case OPT_SIDE:
-            if (parse_int(optarg, 64, 4096, &v)) { snprintf(err.msg, sizeof err.msg, "--analysis-side must be 64..4096"); goto bad; }
+            if (pimg_cli_parse_long(optarg, 64, 4096, &v)) { snprintf(err.msg, sizeof err.msg, "--analysis-side must be 64..4096"); goto bad; }
             a->pipe.analysis_side = (int)v;
             break;
         case OPT_MAXPX:
-            if (parse_int(optarg, 1, 1000000000L, &v)) { snprintf(err.msg, sizeof err.msg, "--max-pixels must be a positive integer"); goto bad; }
+            if (pimg_cli_parse_long(optarg, 1, 1000000000L, &v)) { snprintf(err.msg, sizeof err.msg, "--max-pixels must be a positive integer"); goto bad; }
             a->load.max_pixels = (uint64_t)v;
             break;
         case OPT_FILL:
@@ -111,7 +111,7 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
             a->pipe.fill = d;
             break;
         case OPT_JOBS:
-            if (parse_int(optarg, 1, 64, &v)) { snprintf(err.msg, sizeof err.msg, "--jobs must be 1..64"); goto bad; }
+            if (pimg_cli_parse_long(optarg, 1, 64, &v)) { snprintf(err.msg, sizeof err.msg, "--jobs must be 1..64"); goto bad; }
             a->jobs = (int)v;
             break;
         case OPT_REF: a->reference = optarg; break;

@@ -58,13 +58,6 @@ typedef struct {
     const char *out, *model, *dump, *split;
 } args;
 
-static int num(const char *s, long lo, long hi, long *v)
-{
-    char *e;
-    *v = strtol(s, &e, 10);
-    return *s && !*e && *v >= lo && *v <= hi;
-}
-
 /* 0 ok, 1 help printed, 2 usage error. */
 static int parse(int argc, char **argv, args *a, const char *help)
 {
@@ -90,7 +83,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_ROUNDS:
         case O_SIDE:
         case O_RANK:
-            if (!num(optarg, c == O_ROUNDS || c == O_RANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
+            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
                 fprintf(stderr, "pimg: bad number '%s'\n", optarg);
                 return 2;
             }
