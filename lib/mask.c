@@ -81,6 +81,23 @@ static int solve6(double A[6][6], double b[6], double x[6])
     return 0;
 }
 
+/* Distance in colour of pixel (x, y) from the quadratic backdrop surface coef (per channel,
+ * over 1, u, v, u², uv, v² with u, v the position relative to the centre). */
+static double backdrop_residual(const pimg_tensor *t, const double coef[3][6], int x, int y)
+{
+    double u = (double)x / t->w - 0.5, v = (double)y / t->h - 0.5;
+    double phi[6] = {1, u, v, u * u, u * v, v * v};
+    const float *p = pimg_tensor_at(t, x, y);
+    double r2 = 0;
+    for (int c = 0; c < 3; c++) {
+        double pr = 0;
+        for (int k = 0; k < 6; k++)
+            pr += coef[c][k] * phi[k];
+        r2 += (p[c] - pr) * (p[c] - pr);
+    }
+    return sqrt(r2);
+}
+
 /* Deviation from a smooth backdrop: a quadratic colour surface (per channel) is fitted, with
  * one outlier-rejecting refit, to the pixels outside the grown box; each pixel's distance to
  * it over 3 sigma of the fit's residuals (plus a floor) is written to dev. On a studio sweep
@@ -140,18 +157,8 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
             for (int x = 0; x < W; x += step) {
                 if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
                     continue;
-                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
-                double phi[6] = {1, u, v, u * u, u * v, v * v};
-                const float *p = pimg_tensor_at(t, x, y);
-                double r2 = 0;
-                for (int c = 0; c < 3; c++) {
-                    double pr = 0;
-                    for (int k = 0; k < 6; k++)
-                        pr += coef[c][k] * phi[k];
-                    r2 += (p[c] - pr) * (p[c] - pr);
-                }
                 if (n < cap)
-                    res[n++] = (float)sqrt(r2);
+                    res[n++] = (float)backdrop_residual(t, coef, x, y);
             }
         if (pass < 2) {
             qsort(res, n, sizeof(float), cmp_float);
@@ -175,17 +182,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
     int clean = sigma < 0.04;
     for (int y = clean ? 0 : gy0; y < (clean ? H : gy1); y++)
         for (int x = clean ? 0 : gx0; x < (clean ? W : gx1); x++) {
-            double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
-            double phi[6] = {1, u, v, u * u, u * v, v * v};
-            const float *p = pimg_tensor_at(t, x, y);
-            double r2 = 0;
-            for (int c = 0; c < 3; c++) {
-                double pr = 0;
-                for (int k = 0; k < 6; k++)
-                    pr += coef[c][k] * phi[k];
-                r2 += (p[c] - pr) * (p[c] - pr);
-            }
-            dev[(size_t)y * W + x] = (float)sqrt(r2) * scale;
+            dev[(size_t)y * W + x] = (float)backdrop_residual(t, coef, x, y) * scale;
         }
     return 0;
 }
