@@ -4,11 +4,16 @@
 Downloads (apt-get download, no install) and unpacks Debian packages, then writes
   OUT/walls/   upright photographs from wallpaper packages + labels.csv (file,up,kind,rotation,source)
   OUT/stamps/  tuxpaint stamp cut-outs (PNG with alpha) + objects.csv (file,up,name,source)
+  OUT/gcompris/ upright photographs of gcompris-qt-data (Wikimedia Commons photos of animals,
+               monuments, objects on white; packed in Qt .rcc resource files) + labels.csv
+               (file,up,kind,rotation,license,source)
 Leakage guard: every file whose package path or stamp name appears in the test set's labels.csv
 (--exclude, default ../shared/data/public/labels.csv) or among ../shared/data/objects is left out.
-Only the names listed there are read from the test set; its images are never opened.
+The gcompris photos come from a package the test set does not use; to be sure that none is another
+copy of a test or train photo, each is compared (32x32 grey thumbnails, correlation > 0.9) with the
+photos of --exclude-dir and --train-dir and left out if it matches — the only use of the test images.
 """
-import argparse, csv, glob, os, subprocess
+import argparse, csv, glob, os, struct, subprocess, zlib
 
 WALLS = {  # package -> upright photographs (paths inside the package)
     "lomiri-wallpapers-16.04": [
@@ -46,6 +51,8 @@ ap.add_argument("out", help="output folder, e.g. /work/data-extra")
 ap.add_argument("--exclude", default="../shared/data/public/labels.csv")
 ap.add_argument("--objects", default="../shared/data/objects/objects.csv")
 ap.add_argument("--train", default="../shared/data/train/labels.csv")
+ap.add_argument("--exclude-dir", default="../shared/data/public")
+ap.add_argument("--train-dir", default="../shared/data/train")
 a = ap.parse_args()
 out = os.path.abspath(a.out)
 debs, xdir = os.path.join(out, "debs"), os.path.join(out, "x")
@@ -122,3 +129,125 @@ with open(os.path.join(out, "stamps", "objects.csv"), "w", newline="") as f:
     w.writerow(["file", "up", "name", "source"])
     w.writerows(sorted(rows))
 print(len(rows), "stamps;", left, "left out (test set or shared/data/objects)")
+
+
+# gcompris-qt-data: activities whose images are real upright photographs. Left out: "tools" and
+# "fishes" of categorization (objects and fish shot from above: no upright direction), "details"
+# (circular crops), "lang"/"paintings" (drawings and paintings).
+GC_PKG = "gcompris-qt-data"
+GC_RCC = "/usr/share/gcompris-qt/rcc"
+GC_SETS = {"erase": None, "explore_monuments": None, "explore_world_animals": None,
+           "explore_farm_animals": None, "explore_world_music": None,
+           "categorization": {"alphabets", "numbers", "monuments", "others", "renewable"}}
+# Shot from straight above or round: no upright direction.
+GC_SKIP = {"baseball", "volleyball", "knife", "spoons", "plate", "blackslate", "erasers"}
+
+
+def rcc_files(path):
+    """(name, bytes) of every file in a Qt resource file (format versions 1-3, zlib or none)."""
+    buf = open(path, "rb").read()
+    if buf[:4] != b"qres":
+        raise ValueError(path + ": not a Qt resource file")
+    ver, tree, data, names = struct.unpack(">IIII", buf[4:20])
+    node = 14 if ver == 1 else 22
+
+    def name(off):
+        n, = struct.unpack(">H", buf[names + off:names + off + 2])
+        return buf[names + off + 6:names + off + 6 + 2 * n].decode("utf-16-be")
+
+    def walk(i, prefix):
+        b = tree + i * node
+        noff, flags = struct.unpack(">IH", buf[b:b + 6])
+        p = os.path.join(prefix, name(noff)) if i else prefix
+        if flags & 2:  # directory
+            cnt, first = struct.unpack(">II", buf[b + 6:b + 14])
+            for c in range(first, first + cnt):
+                yield from walk(c, p)
+        elif not flags & 4:  # zstd-compressed entries do not occur in this package
+            doff, = struct.unpack(">I", buf[b + 10:b + 14])
+            sz, = struct.unpack(">I", buf[data + doff:data + doff + 4])
+            raw = buf[data + doff + 4:data + doff + 4 + sz]
+            yield p, zlib.decompress(raw[4:]) if flags & 1 else raw
+    yield from walk(0, "")
+
+
+def readme_licences(text):
+    """file name -> (licence, source) from a gcompris resource README."""
+    out = {}
+    for block in text.split("\n\n"):
+        lic = src = ""; files = []; in_files = False
+        for line in block.splitlines():
+            if line.startswith("License:"):
+                lic = line[8:].strip(); in_files = False
+            elif line.startswith("Source:"):
+                src = line[7:].strip(); in_files = False
+            elif line.startswith("Files:"):
+                files += line[6:].split(); in_files = True
+            elif in_files and line.strip() and ":" not in line:
+                files += line.split()
+        for f in files:
+            out[os.path.basename(f)] = (lic, src)
+    return out
+
+
+def thumbs(folder):
+    """32x32 grey thumbnails (zero mean, unit norm) of the photos in folder."""
+    import numpy as np
+    from PIL import Image
+    res = []
+    for f in sorted(glob.glob(os.path.join(folder, "*"))):
+        try:
+            v = np.asarray(Image.open(f).convert("L").resize((32, 32)), dtype=float).ravel()
+        except OSError:
+            continue
+        v -= v.mean(); n = np.linalg.norm(v)
+        res.append(v / n if n > 0 else v)
+    return np.array(res)
+
+
+def gcompris(out):
+    import io
+    import numpy as np
+    from PIL import Image
+    root = unpack(GC_PKG) + GC_RCC
+    dst = os.path.join(out, "gcompris")
+    os.makedirs(dst, exist_ok=True)
+    known = np.concatenate([thumbs(a.exclude_dir), thumbs(a.train_dir)])
+    rows, dup = [], 0
+    for act, subsets in GC_SETS.items():
+        files = dict(rcc_files(os.path.join(root, act + ".rcc")))
+        lic = {}
+        for p, raw in files.items():
+            if os.path.basename(p) == "README":
+                lic.update(readme_licences(raw.decode("utf-8", "replace")))
+        for p in sorted(files):
+            if not p.endswith(".webp"):
+                continue
+            sub = os.path.basename(os.path.dirname(p))
+            if (subsets is not None and sub not in subsets) or os.path.basename(p)[:-5] in GC_SKIP:
+                continue
+            im = Image.open(io.BytesIO(files[p])).convert("RGB")
+            if min(im.size) < 150:
+                continue
+            v = np.asarray(im.convert("L").resize((32, 32)), dtype=float).ravel()
+            v -= v.mean(); v /= max(np.linalg.norm(v), 1e-9)
+            if len(known) and float((known @ v).max()) > 0.9:
+                dup += 1
+                continue
+            # plain: a bright, even border (objects shot on white), else a scene
+            g = np.asarray(im.convert("L"), dtype=float)
+            border = np.concatenate([g[:4].ravel(), g[-4:].ravel(), g[:, :4].ravel(), g[:, -4:].ravel()])
+            kind = "plain" if border.mean() > 200 and border.std() < 20 else "cluttered"
+            name = f"{act}__{sub}__{os.path.basename(p)[:-5]}.jpg"
+            im.save(os.path.join(dst, name), quality=95)
+            l, src = lic.get(os.path.basename(p), ("see the package copyright file", ""))
+            rows.append([name, 1, kind, 0, l, f"Debian package {GC_PKG}: {GC_RCC}/{act}.rcc:{p}"
+                         + (f" (from {src})" if src else "")])
+    with open(os.path.join(dst, "labels.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "up", "kind", "rotation", "license", "source"])
+        w.writerows(rows)
+    print(len(rows), "gcompris photos;", dup, "left out as copies of test or train photos")
+
+
+gcompris(out)
