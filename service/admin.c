@@ -4,8 +4,9 @@
  * and `pimg eval MODEL` of both the candidate and the current model on the other fifth, as
  * subprocesses of this binary (niced, killed with the server). The candidate is promoted —
  * copied atomically into the models folder, then the server reloads — only when its held-out
- * metric is not worse than the current model's (or there is no current model). Job status
- * lives in memory; each job's folder under state_dir/jobs keeps the logs and JSON outputs. */
+ * metric is not worse than the current model's (or there is no current model). Each job's folder
+ * under state_dir/jobs keeps the logs, the JSON outputs and status.json, written durably at every
+ * step, so that a job's outcome outlives a restart; the in-memory list caches the latest jobs. */
 #include "admin.h"
 
 #include <errno.h>
@@ -146,11 +147,53 @@ static job *find_job(pimg_admin *a, const char *id)
     return NULL;
 }
 
+/* Writes a job's status to state_dir/jobs/ID/status.json (with a->mu held). Best effort: the
+ * status in memory stays right if the disk fails. */
+static void job_persist(pimg_admin *a, const job *j)
+{
+    char dir[PATH_MAX + 64];
+    if (pathf(dir, sizeof dir, "%s/jobs/%s", a->state, j->id) < 0 || pimg_mkdir_p(dir))
+        return;
+    char *txt = cJSON_PrintUnformatted(j->status);
+    if (txt)
+        pimg_file_write_durably(dir, "status.json", txt, strlen(txt), NULL);
+    free(txt);
+}
+
+/* The status a job left on disk, for jobs no longer in memory (restart, or more than MAX_JOBS
+ * since). A job that was still queued or running then was cut short by the restart. */
+static cJSON *job_load(const pimg_admin *a, const char *id)
+{
+    /* ids are "<seconds>-<n>": anything else never names a job folder (no path tricks) */
+    size_t n = strlen(id);
+    if (!n || n >= sizeof ((job *)0)->id || strspn(id, "0123456789-") != n)
+        return NULL;
+    char path[PATH_MAX + 96];
+    void *buf = NULL;
+    size_t len = 0;
+    if (pathf(path, sizeof path, "%s/jobs/%s/status.json", a->state, id) < 0 ||
+        pimg_file_read(path, &buf, &len, NULL))
+        return NULL;
+    cJSON *o = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "state");
+    if (cJSON_IsString(st) && (!strcmp(st->valuestring, "queued") || !strcmp(st->valuestring, "running"))) {
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "state", cJSON_CreateString("interrupted"));
+        if (!cJSON_GetObjectItemCaseSensitive(o, "note"))
+            cJSON_AddStringToObject(o, "note", "the server stopped before the job ended; start a new one");
+    }
+    return o;
+}
+
 cJSON *pimg_admin_job(pimg_admin *a, const char *id)
 {
     pthread_mutex_lock(&a->mu);
     job *j = find_job(a, id);
-    cJSON *o = j ? cJSON_Duplicate(j->status, 1) : NULL;
+    cJSON *o = j ? cJSON_Duplicate(j->status, 1) : job_load(a, id);
     pthread_mutex_unlock(&a->mu);
     return o;
 }
@@ -165,6 +208,7 @@ static void job_set(pimg_admin *a, const char *id, const char *key, cJSON *v)
             cJSON_ReplaceItemInObjectCaseSensitive(j->status, key, v);
         else
             cJSON_AddItemToObject(j->status, key, v);
+        job_persist(a, j);
     } else {
         cJSON_Delete(v);
     }
@@ -217,26 +261,18 @@ static int run_tool(pimg_admin *a, char *const argv[], const char *out_path, con
 
 static cJSON *read_json(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    void *buf = NULL;
+    size_t n = 0;
+    if (pimg_file_read(path, &buf, &n, NULL))
         return NULL;
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* tools print one JSON object (possibly after other lines): take the last line that parses */
-    cJSON *best = NULL;
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        cJSON *o = cJSON_Parse(line);
-        if (cJSON_IsObject(o)) {
-            cJSON_Delete(best);
-            best = o;
-        } else {
-            cJSON_Delete(o);
-        }
+    /* the tools print one (pretty-printed) JSON object on stdout */
+    cJSON *o = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return NULL;
     }
-    return best;
+    return o;
 }
 
 /* The held-out metric both evaluations share: the first of a fixed list of names found at the
@@ -355,14 +391,22 @@ static void *job_main(void *vp)
         pathf(note, sizeof note, "candidate %s %.4f is worse than current %.4f", metric, vc, vu);
         goto done;
     }
+    /* The model card beside the weights (feature scaling, decision threshold) belongs to them:
+     * card first, then weights; the reload after both sees a matching pair. */
     pimg_error err = {0};
-    if (copy_durably(cand, a->models, model_file, &err)) {
+    char cand_card[PATH_MAX + 96], card_file[32];
+    pathf(cand_card, sizeof cand_card, "%.*s.json", (int)(strlen(cand) - 4), cand);
+    pathf(card_file, sizeof card_file, "%s.json", model);
+    if ((access(cand_card, R_OK) == 0 && copy_durably(cand_card, a->models, card_file, &err)) ||
+        copy_durably(cand, a->models, model_file, &err)) {
         pathf(note, sizeof note, "promotion failed: %s", err.msg);
         goto done;
     }
     promoted = 1;
-    pathf(note, sizeof note, "promoted: candidate %s %.4f vs current %s", metric, vc,
-             eu ? "(see current)" : "none");
+    if (eu)
+        pathf(note, sizeof note, "promoted: candidate %s %.4f is not worse than current %.4f", metric, vc, vu);
+    else
+        pathf(note, sizeof note, "promoted: candidate %s %.4f (no current model)", metric, vc);
     if (a->promoted)
         a->promoted(a->promoted_ctx);
 done:
@@ -424,6 +468,7 @@ pimg_status pimg_admin_retrain(pimg_admin *a, const char *options_json, size_t l
     cJSON_AddStringToObject(j->status, "state", "queued");
     cJSON_AddBoolToObject(j->status, "promoted", 0);
     cJSON_AddNumberToObject(j->status, "started", (double)time(NULL));
+    job_persist(a, j);
     if (pthread_create(&a->thread, NULL, job_main, ja)) {
         cJSON_Delete(j->status);
         a->n_jobs--;

@@ -1,7 +1,7 @@
 /* admin_test.c — the admin API (RELIABILITY.md #11, #12): off without a token (403); Bearer
  * only, constant-time compare, wrong/prefix/query tokens refused (401/403); feedback is
  * validated and stored durably — after kill -9 mid-ingest every 201-acknowledged item is
- * intact; retrain jobs run in the background and report their outcome. */
+ * intact; retrain jobs run in the background and report their outcome, also after a restart. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,16 +16,24 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "fileio.h"
 #include "../unit/testutil.h"
 
 #define TOKEN "s3cret-token-0123456789"
 
-static char state_dir[128];
+static char state_dir[128], models_dir[160];
 static char env_token[] = "PIMG_ADMIN_TOKEN=" TOKEN;
 
+/* A retrain may promote its candidate into the models folder: the server gets a copy of the
+ * shipped models inside the state folder, never the project's own. */
 static void start_admin(test_server *ts)
 {
-    const char *args[] = {"--state-dir", state_dir, NULL};
+    snprintf(models_dir, sizeof models_dir, "%s-models", state_dir);
+    char cmd[640];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && cp models/*.svm models/*.json %s/", models_dir, models_dir,
+             models_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *args[] = {"--state-dir", state_dir, "--models", models_dir, NULL};
     const char *env[] = {env_token, NULL};
     ck_assert_msg(ts_start(ts, args, env) == 0, "server did not start");
 }
@@ -197,9 +205,49 @@ START_TEST(feedback_validation_and_retrain_job)
             break;
         usleep(100 * 1000);
     }
-    ck_assert_msg(!strcmp(state, "done") || !strcmp(state, "failed"), "job state %s", state);
+    /* train and both evaluations ran; the rule decided (promoted or "is worse than") */
+    ck_assert_msg(!strcmp(state, "done"), "job state %s: %s", state, cJSON_GetObjectItem(js, "note")->valuestring);
+    char final_state[16];
+    snprintf(final_state, sizeof final_state, "%s", state);
     ck_assert(cJSON_IsBool(cJSON_GetObjectItem(js, "promoted")));
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(js, "note")));
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(js, "candidate"), "accuracy")));
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(js, "current"), "accuracy")));
+    ck_assert(cJSON_IsObject(cJSON_GetObjectItem(js, "train")));
+    /* promoted exactly when the served model file is now the candidate */
+    char cand_path[300], served_path[300];
+    snprintf(cand_path, sizeof cand_path, "%s/jobs/%s/candidate-orient.svm", state_dir, job);
+    snprintf(served_path, sizeof served_path, "%s/orient.svm", models_dir);
+    size_t cand_len, served_len;
+    char *cand = read_file(cand_path, &cand_len), *served = read_file(served_path, &served_len);
+    ck_assert_ptr_nonnull(cand);
+    ck_assert_ptr_nonnull(served);
+    int same = cand_len == served_len && !memcmp(cand, served, cand_len);
+    ck_assert_int_eq(same, cJSON_IsTrue(cJSON_GetObjectItem(js, "promoted")));
+    free(cand);
+    free(served);
+    /* and its model card (feature scaling, threshold) went with it */
+    snprintf(cand_path, sizeof cand_path, "%s/jobs/%s/candidate-orient.json", state_dir, job);
+    snprintf(served_path, sizeof served_path, "%s/orient.json", models_dir);
+    cand = read_file(cand_path, &cand_len);
+    served = read_file(served_path, &served_len);
+    ck_assert_ptr_nonnull(cand);
+    ck_assert_ptr_nonnull(served);
+    ck_assert_int_eq(cand_len == served_len && !memcmp(cand, served, cand_len),
+                     cJSON_IsTrue(cJSON_GetObjectItem(js, "promoted")));
+    free(cand);
+    free(served);
+    if (cJSON_IsTrue(cJSON_GetObjectItem(js, "promoted"))) {
+        /* the server reloaded the pair and still analyses */
+        size_t jn;
+        void *probe = make_image("jpg", 160, 120, &jn);
+        char url[256];
+        snprintf(url, sizeof url, "%s/analyze", ts.base);
+        const char *h[] = {"Content-Type: image/jpeg", NULL};
+        ck_assert_int_eq(http_req("POST", url, h, probe, jn, 0, &r), 200);
+        http_resp_free(&r);
+        free(probe);
+    }
     cJSON *items = cJSON_GetObjectItem(js, "items");
     ck_assert_int_eq(cJSON_GetObjectItem(items, "train")->valueint, 6);
     ck_assert_int_eq(cJSON_GetObjectItem(items, "test")->valueint, 1);
@@ -217,6 +265,35 @@ START_TEST(feedback_validation_and_retrain_job)
     http_resp_free(&r);
     free(body);
     free(jpg);
+    ck_assert_int_eq(ts_stop(&ts, 10000), 0);
+
+    /* A restarted server still answers for the job, from the status kept in its folder; a job
+     * that was running when its server stopped reads "interrupted". */
+    char fake[256];
+    snprintf(fake, sizeof fake, "%s/jobs/12-3", state_dir);
+    ck_assert_int_eq(pimg_mkdir_p(fake), 0);
+    char status_path[300];
+    snprintf(status_path, sizeof status_path, "%s/status.json", fake);
+    FILE *f = fopen(status_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"job\":\"12-3\",\"model\":\"orient\",\"state\":\"running\",\"promoted\":false}", f);
+    fclose(f);
+    start_admin(&ts);
+    ck_assert_int_eq(admin_req(&ts, "GET", path, "Bearer " TOKEN, NULL, NULL, 0, &r), 200);
+    cJSON *again = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(again, "state")->valuestring, final_state);
+    ck_assert_str_eq(cJSON_GetObjectItem(again, "job")->valuestring, job);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(again, "items"), "train")->valueint, 6);
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(again, "note")));
+    cJSON_Delete(again);
+    ck_assert_int_eq(admin_req(&ts, "GET", "/admin/retrain/12-3", "Bearer " TOKEN, NULL, NULL, 0, &r), 200);
+    again = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(again, "state")->valuestring, "interrupted");
+    cJSON_Delete(again);
+    ck_assert_int_eq(admin_req(&ts, "GET", "/admin/retrain/..%2F..%2Fetc", "Bearer " TOKEN, NULL, NULL, 0, &r), 404);
+    http_resp_free(&r);
     ck_assert_int_eq(ts_stop(&ts, 10000), 0);
 }
 END_TEST
