@@ -276,21 +276,11 @@ pimg_status pimg_level_hists_compute(const pimg_tensor *t, pimg_level_hists *out
     pimg_tensor *g = grey_at(t, WORK_SIDE);
     if (!g)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    pimg_status st = orient_votes(g, out->h[0], out->h[1], &out->total[0], &out->total[1], out->h[4],
-                                  out->h[5], err);
+    pimg_status st = orient_votes(g, out->h[0], out->h[1], &out->total[0], &out->total[1], out->h[2],
+                                  out->h[3], err);
     /* The line channels are already scale-free; a "total" of one bin per bin keeps the
      * normalisation of the others (value x bins / total) an identity for them. */
-    out->total[4] = out->total[5] = PIMG_LEVEL_UBINS;
-    if (!st) {
-        /* Half scale: longer, fainter structure (a horizon, a table edge across the photo)
-         * and less JPEG and texture detail. */
-        pimg_tensor *s = grey_at(g, WORK_SIDE / 2);
-        if (!s)
-            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        else
-            st = orient_votes(s, out->h[2], out->h[3], &out->total[2], &out->total[3], NULL, NULL, err);
-        pimg_tensor_free(s);
-    }
+    out->total[2] = out->total[3] = PIMG_LEVEL_UBINS;
     pimg_tensor_free(g);
     return st;
 }

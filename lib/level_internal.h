@@ -38,12 +38,12 @@ pimg_status pimg_level_decide(const double *hist, int nbins, double total, const
                               double *deg, double *confidence);
 
 /* Unfolded orientation histograms: 4 bins per degree over [-90, 90) (0 = vertical edges,
- * ±90 = horizontal ones), so a level photo's two edge families stay apart. Channels: 0 straight
- * edges (magnitude x coherence^4) on the ~512 px grey copy, 1 magnitude alone there, 2 and 3
- * the same on the ~256 px copy; 4 and 5 long straight lines on the ~512 px copy (Hough: sum of
- * squared line lengths over diag², longest line over diag), only within ±24° of 0 and ±90. */
+ * ±90 = horizontal ones), so a level photo's two edge families stay apart. Channels, all on the
+ * ~512 px grey copy: 0 straight edges (magnitude x coherence^4), 1 magnitude alone, 2 and 3 long
+ * straight lines (Hough: sum of squared line lengths over diag², longest line over diag), only
+ * within ±24° of 0 and ±90. */
 #define PIMG_LEVEL_UBINS 720
-#define PIMG_LEVEL_NCHAN 6
+#define PIMG_LEVEL_NCHAN 4
 
 typedef struct {
     double h[PIMG_LEVEL_NCHAN][PIMG_LEVEL_UBINS];
@@ -54,7 +54,7 @@ typedef struct {
 pimg_status pimg_level_hists_compute(const pimg_tensor *t, pimg_level_hists *out, pimg_error *err);
 
 /* The learned model scores candidate tilts -20..20° every 0.25°. Each candidate's features
- * (PIMG_LEVEL_NFEAT) read the histograms of channels 0, 4 and 5 at the candidate (its vertical
+ * (PIMG_LEVEL_NFEAT) read the histograms of channels 0, 2 and 3 at the candidate (its vertical
  * family) and 90° away (its horizontal family): log evidence sharply (σ 0.5°) and broadly (σ 2°)
  * smoothed, how far the sharp value stands above its ±2..4° surroundings, the weaker of the two
  * families (a level photo has both), then |angle| / 20 and "is the zero candidate". */

@@ -47,7 +47,7 @@ static double at(const double *s, double phi)
 
 void pimg_level_features(const pimg_level_hists *h, double *feat)
 {
-    static const int chans[3] = {0, 4, 5};
+    static const int chans[3] = {0, 2, 3};
     static const double gain[3] = {1.0, 30.0, 30.0}; /* line channels are small fractions */
     static const double nbr[6] = {-4, -3, -2, 2, 3, 4};
     double p[NB], s1[NB], s2[NB];
