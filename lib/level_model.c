@@ -26,7 +26,9 @@
 static void smooth_wrap(const double *in, double sigma, double *out)
 {
     int r = (int)(4.0 * sigma + 0.5);
-    double k[64], ks = 0;
+    double k[2 * 40 + 1], ks = 0;
+    if (r > 40)
+        r = 40; /* sigma is 2 or 8 bins here */
     for (int d = -r; d <= r; d++)
         ks += k[d + r] = exp(-0.5 * d * d / (sigma * sigma));
     for (int i = 0; i < NB; i++) {
