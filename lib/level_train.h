@@ -24,7 +24,9 @@ typedef struct {
     int copies;                /* tilted copies per photo */
     double max_untilted_mae;   /* the abstention rule keeps the training photos' untilted error
                                 * (degrees) at most this */
-    const char *dump_path;     /* if set: write the examples' histograms there and stop */
+    const char *dump_path;     /* if set: write the examples' histograms there and stop
+                                * (int32 n, channels, bins; per copy int32 photo, test, float32
+                                * angle, then float32 histograms scaled to a mean of 1 per bin) */
     const char *test_list;     /* if set: write the held-out photos' paths there */
     pimg_progress_fn progress; /* may be NULL */
     void *progress_ud;
