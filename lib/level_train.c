@@ -25,7 +25,7 @@ void pimg_level_train_opts_default(pimg_level_train_opts *o)
     o->seed = 1;
     o->test_frac = 0.25;
     o->copies = 16;
-    o->max_untilted_mae = 0.4;
+    o->max_untilted_mae = 0.2;
 }
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -118,6 +118,7 @@ typedef struct {
     char path[PATH_MAX];
     int rotation; /* clockwise degrees that make the stored photo upright */
     int test;     /* in the held-out split */
+    int folder;   /* index of its --data folder */
 } item;
 
 typedef struct {
@@ -203,24 +204,27 @@ static pimg_status read_folder(const char *dir, item_list *l, pimg_error *err)
     return st;
 }
 
-/* Marks round(frac * n) photos as test, chosen by a seeded shuffle. */
-static int split_items(item_list *l, double frac, unsigned seed)
+/* Marks round(frac * n) of the photos [start, end) as test, chosen by a shuffle seeded with
+ * seed and salt. Each folder is split on its own, so adding a folder leaves the others' split
+ * (and so their held-out scores) unchanged. */
+static int split_items(item_list *l, int start, int end, double frac, unsigned seed, unsigned salt)
 {
-    int *idx = malloc(sizeof(int) * (l->n ? l->n : 1));
+    int n = end - start;
+    int *idx = malloc(sizeof(int) * (n > 0 ? n : 1));
     if (!idx)
         return -1;
-    for (int i = 0; i < l->n; i++)
-        idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = start + i;
     rng_t r;
-    rng_seed(&r, seed, 0x5e71, 0);
-    for (int i = l->n - 1; i > 0; i--) {
+    rng_seed(&r, seed, 0x5e71, salt);
+    for (int i = n - 1; i > 0; i--) {
         int j = rng_int(&r, i + 1);
         int t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
     }
-    int nt = (int)lround(frac * l->n);
-    for (int i = 0; i < l->n; i++)
+    int nt = (int)lround(frac * n);
+    for (int i = 0; i < n; i++)
         l->v[idx[i]].test = i < nt;
     free(idx);
     return 0;
@@ -633,16 +637,19 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
     cJSON *met = NULL;
     pimg_status st = PIMG_OK;
     double t0 = now_s();
-    for (int d = 0; d < o->n_data_dirs && !st; d++)
-        st = read_folder(o->data_dirs[d], &l, err);
+    for (int d = 0; d < o->n_data_dirs && !st; d++) {
+        int start = l.n;
+        if ((st = read_folder(o->data_dirs[d], &l, err)))
+            break;
+        for (int i = start; i < l.n; i++)
+            l.v[i].folder = d;
+        if (split_items(&l, start, l.n, o->test_frac, o->seed, (unsigned)d))
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    }
     if (st)
         goto done;
     if (!l.n) {
         st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "no upright photos found");
-        goto done;
-    }
-    if (split_items(&l, o->test_frac, o->seed)) {
-        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto done;
     }
     if (o->test_list && (st = write_test_list(&l, o->test_list, err)))
@@ -711,22 +718,26 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
     }
     met = cJSON_CreateObject();
     cJSON *grid = cJSON_AddArrayToObject(met, "threshold_search");
-    double best_conf = -1, best_mae = INFINITY, last_conf = 0;
-    for (int gi = 0; gi <= 16; gi++) {
+    /* The untilted error along the grid is noisy (a few photos make it), so a threshold only
+     * counts as safe when every stricter one is safe too; among those, the smallest error. */
+    enum { NGRID = 17 };
+    double gm[NGRID], gu[NGRID];
+    for (int gi = 0; gi < NGRID; gi++) {
         double mc = 0.05 * gi;
         answers(oof, ntr, mc, m->snap_deg, ans);
         scores r = score_answers(&s, tr, ntr, ans);
+        gm[gi] = r.mae;
+        gu[gi] = r.untilted_mae;
         cJSON *row = scores_json(r);
         cJSON_AddNumberToObject(row, "min_conf", mc);
         cJSON_AddItemToArray(grid, row);
-        last_conf = mc;
-        if (r.untilted_mae <= o->max_untilted_mae && r.mae < best_mae - 1e-12) {
-            best_mae = r.mae;
-            best_conf = mc;
-        }
     }
+    int best = NGRID - 1;
+    for (int gi = NGRID - 1; gi >= 0 && gu[gi] <= o->max_untilted_mae; gi--)
+        if (gm[gi] < gm[best] - 1e-12 || gu[best] > o->max_untilted_mae)
+            best = gi;
     free(oof);
-    m->min_conf = best_conf >= 0 ? best_conf : last_conf;
+    m->min_conf = 0.05 * best;
     if ((st = fit(&fs, tr, ntr, m, err)))
         goto done;
     pimg_progress_say(o->progress, o->progress_ud, "final fit on %d copies, min_conf %.2f (%.0f s)", ntr, m->min_conf,
@@ -752,6 +763,42 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
         posteriors(m, &fs, te, nte, post);
         answers(post, nte, m->min_conf, m->snap_deg, ans);
         cJSON_AddItemToObject(met, "test", scores_json(score_answers(&s, te, nte, ans)));
+        /* Per folder, so a folder added later can be judged on the others' unchanged split. */
+        cJSON *bf = cJSON_AddArrayToObject(met, "test_by_folder");
+        for (int d = 0; d < o->n_data_dirs; d++) {
+            int nd = 0;
+            for (int e = 0; e < nte; e++)
+                if (l.v[s.v[te[e]].photo].folder == d) {
+                    fold_tr[nd] = te[e];
+                    fold_va[nd++] = e;
+                }
+            double *fa = malloc(sizeof(double) * (nd ? nd : 1));
+            if (!fa) {
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (int e = 0; e < nd; e++)
+                fa[e] = ans[fold_va[e]];
+            cJSON *row = scores_json(score_answers(&s, fold_tr, nd, fa));
+            cJSON_AddStringToObject(row, "data", o->data_dirs[d]);
+            /* The held-out trade-off at every threshold (reported, never used to choose). */
+            cJSON *cu = cJSON_AddArrayToObject(row, "by_min_conf");
+            double *fp = malloc(sizeof(double) * (size_t)(nd ? nd : 1) * NK);
+            for (int gi = 0; fp && gi < 17; gi++) {
+                for (int e = 0; e < nd; e++)
+                    memcpy(fp + (size_t)e * NK, post + (size_t)fold_va[e] * NK, sizeof(double) * NK);
+                answers(fp, nd, 0.05 * gi, m->snap_deg, fa);
+                scores r = score_answers(&s, fold_tr, nd, fa);
+                cJSON *pt = cJSON_CreateArray();
+                cJSON_AddItemToArray(pt, cJSON_CreateNumber(0.05 * gi));
+                cJSON_AddItemToArray(pt, cJSON_CreateNumber(round(r.mae * 1000) / 1000));
+                cJSON_AddItemToArray(pt, cJSON_CreateNumber(round(r.untilted_mae * 1000) / 1000));
+                cJSON_AddItemToArray(cu, pt);
+            }
+            free(fp);
+            free(fa);
+            cJSON_AddItemToArray(bf, row);
+        }
         answers(post, nte, 0.0, 0.0, ans);
         cJSON_AddItemToObject(met, "test_always_answer", scores_json(score_answers(&s, te, nte, ans)));
         for (int e = 0; e < nte; e++)

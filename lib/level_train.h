@@ -32,7 +32,7 @@ typedef struct {
     void *progress_ud;
 } pimg_level_train_opts;
 
-/* Fills o with the defaults (seed 1, 25% test, 16 copies, untilted error 0.4°). */
+/* Fills o with the defaults (seed 1, 25% test, 16 copies, untilted error 0.2°). */
 void pimg_level_train_opts_default(pimg_level_train_opts *o);
 
 /* Trains a model. *metrics receives the split, the chosen rule and train/test metrics (mean

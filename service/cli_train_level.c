@@ -33,7 +33,7 @@ static const char train_help[] =
     "  --test-frac F       held-out share of photos (default 0.25)\n"
     "  --copies N          tilted copies per photo (default 16)\n"
     "  --max-untilted-mae F  untilted error (deg) the abstention rule allows on training photos\n"
-    "                      (default 0.4)\n"
+    "                      (default 0.2)\n"
     "  --test-list FILE    also write the held-out photos (path,rotation) to FILE\n"
     "  --dump FILE         only write the examples' histograms to FILE (for analysis) and stop\n";
 
