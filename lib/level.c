@@ -59,37 +59,99 @@ static float *blur3(const pimg_tensor *g)
     return o;
 }
 
-pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, double *total,
-                                 pimg_error *err)
+/* Votes of one grey image (already at its working size) into two unfolded orientation
+ * histograms of PIMG_LEVEL_UBINS bins over [-90, 90): hcoh weighted by magnitude times
+ * coherence^4 (straight edges), hmag by magnitude alone (all oriented structure, texture
+ * included: natural scenes still hold more energy along the horizontal and vertical). */
+/* Long straight lines: an orientation-constrained Hough transform. Each edge pixel (gradient
+ * maximum across the edge, coherent window) votes for lines through it whose normal is within
+ * ±2° of its own, in 0.25° x 2 px cells. A horizon or a shelf edge piles hundreds of votes into
+ * one cell; texture and JPEG block edges scatter theirs. Per angle bin: hsq the sum of squared
+ * cell counts over diag², hmax the longest line (two adjacent cells) over diag. Only angles
+ * within LINE_RANGE of 0 or ±90 are voted for: the rest cannot be a tilt. */
+#define LINE_RANGE 24.0
+static pimg_status line_votes(int w, int h, const float *gx, const float *gy, const float *angs,
+                              const unsigned char *cand, double *hsq, double *hmax, pimg_error *err)
 {
-    if (nbins != NBINS)
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "level histogram needs %d bins", NBINS);
-    memset(hist, 0, sizeof(double) * nbins);
-    *total = 0;
-    pimg_tensor *g = pimg_tensor_grey(t), *s = NULL;
-    if (!g)
+    memset(hsq, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+    memset(hmax, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+    double diag = sqrt((double)w * w + (double)h * h);
+    int nr = (int)(diag / 2) + 3;
+    unsigned short *acc = calloc((size_t)PIMG_LEVEL_UBINS * nr, sizeof *acc);
+    if (!acc)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    int side = g->w > g->h ? g->w : g->h;
-    if (side > WORK_SIDE) {
-        double f = (double)WORK_SIDE / side;
-        int w = (int)lround(g->w * f), h = (int)lround(g->h * f);
-        s = pimg_tensor_resize(g, w < 8 ? 8 : w, h < 8 ? 8 : h);
-        pimg_tensor_free(g);
-        if (!s)
-            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        g = s;
+    double cs[PIMG_LEVEL_UBINS], sn[PIMG_LEVEL_UBINS];
+    for (int b = 0; b < PIMG_LEVEL_UBINS; b++) {
+        double a = (-90.0 + (b + 0.5) / BINS_PER_DEG) * (M_PI / 180.0);
+        cs[b] = cos(a);
+        sn[b] = sin(a);
     }
+    double cx = 0.5 * w, cy = 0.5 * h;
+    for (int y = 2; y < h - 2; y++)
+        for (int x = 2; x < w - 2; x++) {
+            size_t i = (size_t)y * w + x;
+            if (!cand[i])
+                continue;
+            /* Non-maximum suppression along the gradient: one vote per edge, not per blur
+             * pixel across it. */
+            double m = (double)gx[i] * gx[i] + (double)gy[i] * gy[i];
+            double ax = fabs(gx[i]), ay = fabs(gy[i]);
+            int dx = ax > 0.414 * ay ? (gx[i] > 0 ? 1 : -1) : 0, dy = ay > 0.414 * ax ? (gy[i] > 0 ? 1 : -1) : 0;
+            size_t j1 = (size_t)(y + dy) * w + (x + dx), j2 = (size_t)(y - dy) * w + (x - dx);
+            if ((double)gx[j1] * gx[j1] + (double)gy[j1] * gy[j1] > m ||
+                (double)gx[j2] * gx[j2] + (double)gy[j2] * gy[j2] > m)
+                continue;
+            double a = angs[i];
+            double fold = fabs(a) > 45 ? 90 - fabs(a) : fabs(a); /* distance to 0 or ±90 */
+            if (fold > LINE_RANGE + 2)
+                continue;
+            int b0 = (int)floor((a + 90.0) * BINS_PER_DEG);
+            for (int d = -2 * BINS_PER_DEG; d <= 2 * BINS_PER_DEG; d++) {
+                int b = ((b0 + d) % PIMG_LEVEL_UBINS + PIMG_LEVEL_UBINS) % PIMG_LEVEL_UBINS;
+                /* Image y grows downwards, the angle is counter-clockwise: normal (cos, -sin). */
+                double rho = (x - cx) * cs[b] - (y - cy) * sn[b];
+                int r = (int)floor((rho + diag * 0.5) * 0.5) + 1;
+                if (r >= 0 && r < nr && acc[(size_t)b * nr + r] < 65535)
+                    acc[(size_t)b * nr + r]++;
+            }
+        }
+    for (int b = 0; b < PIMG_LEVEL_UBINS; b++) {
+        const unsigned short *row = acc + (size_t)b * nr;
+        double sq = 0, mx = 0;
+        for (int r = 0; r < nr; r++) {
+            sq += (double)row[r] * row[r];
+            double two = row[r] + (r + 1 < nr ? row[r + 1] : 0);
+            if (two > mx)
+                mx = two;
+        }
+        hsq[b] = sq / (diag * diag);
+        hmax[b] = mx / diag;
+    }
+    free(acc);
+    return PIMG_OK;
+}
+
+static pimg_status orient_votes(const pimg_tensor *g, double *hcoh, double *hmag, double *tcoh, double *tmag,
+                                double *hsq, double *hmax, pimg_error *err)
+{
+    memset(hcoh, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+    memset(hmag, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+    if (hsq) {
+        memset(hsq, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+        memset(hmax, 0, sizeof(double) * PIMG_LEVEL_UBINS);
+    }
+    *tcoh = *tmag = 0;
     int w = g->w, h = g->h;
-    if (w < 16 || h < 16) {
-        pimg_tensor_free(g);
+    if (w < 16 || h < 16)
         return PIMG_OK; /* too small to say anything: empty histogram, no tilt */
-    }
     float *b = blur3(g);
     size_t n = (size_t)w * h;
     float *jxx = calloc(n, sizeof(float)), *jyy = calloc(n, sizeof(float)), *jxy = calloc(n, sizeof(float));
     float *gx = calloc(n, sizeof(float)), *gy = calloc(n, sizeof(float));
+    float *angs = hsq ? malloc(sizeof(float) * n) : NULL;
+    unsigned char *cand = hsq ? calloc(n, 1) : NULL;
     pimg_status st = PIMG_OK;
-    if (!b || !jxx || !jyy || !jxy || !gx || !gy) {
+    if (!b || !jxx || !jyy || !jxy || !gx || !gy || (hsq && (!angs || !cand))) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -126,8 +188,8 @@ pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, 
                 acc += src[d < 0 ? 0 : d >= w ? w - 1 : d];
             for (int x = 0; x < w; x++) {
                 dst[x] = acc;
-                int out = x - 2 < 0 ? 0 : x - 2, in = x + 3 >= w ? w - 1 : x + 3;
-                acc += src[in] - src[out];
+                int o = x - 2 < 0 ? 0 : x - 2, in = x + 3 >= w ? w - 1 : x + 3;
+                acc += src[in] - src[o];
             }
         }
         for (int x = 0; x < w; x++) {
@@ -136,8 +198,8 @@ pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, 
                 acc += tmp[(size_t)(d < 0 ? 0 : d >= h ? h - 1 : d) * w + x];
             for (int y = 0; y < h; y++) {
                 pl[(size_t)y * w + x] = acc;
-                int out = y - 2 < 0 ? 0 : y - 2, in = y + 3 >= h ? h - 1 : y + 3;
-                acc += tmp[(size_t)in * w + x] - tmp[(size_t)out * w + x];
+                int o = y - 2 < 0 ? 0 : y - 2, in = y + 3 >= h ? h - 1 : y + 3;
+                acc += tmp[(size_t)in * w + x] - tmp[(size_t)o * w + x];
             }
         }
     }
@@ -156,30 +218,93 @@ pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, 
             if (tr <= 0)
                 continue;
             double coh = det / tr; /* 1 for a straight edge, 0 for isotropic texture */
-            double wgt = sqrt(m2) * coh * coh * coh * coh;
+            double m = sqrt(m2), c2 = coh * coh, wgt = m * c2 * c2;
             /* The window's dominant gradient orientation (doubled-angle average) is steadier
              * than the pixel's own. y grows downwards: the minus sign makes the angle
              * counter-clockwise on screen, the tilt a counter-clockwise turn of the photo gives
-             * its horizontal edges' normals. */
+             * its edges' normals. 0 = vertical edges, ±90 = horizontal ones. */
             double ang = 0.5 * atan2(-2.0 * bb, a - c) * (180.0 / M_PI);
-            ang = fmod(ang + 3600.0 + HALF_RANGE, 90.0) - HALF_RANGE; /* fold into [-45, 45) */
-            double fb = (ang + HALF_RANGE) * BINS_PER_DEG - 0.5;
+            double fb = (ang + 90.0) * BINS_PER_DEG - 0.5;
             int b0 = (int)floor(fb);
             double fr = fb - b0;
-            int i0 = (b0 + NBINS) % NBINS, i1 = (b0 + 1 + NBINS) % NBINS;
-            hist[i0] += wgt * (1 - fr);
-            hist[i1] += wgt * fr;
-            *total += wgt;
+            int i0 = ((b0 % PIMG_LEVEL_UBINS) + PIMG_LEVEL_UBINS) % PIMG_LEVEL_UBINS;
+            int i1 = (i0 + 1) % PIMG_LEVEL_UBINS;
+            hcoh[i0] += wgt * (1 - fr);
+            hcoh[i1] += wgt * fr;
+            *tcoh += wgt;
+            hmag[i0] += m * (1 - fr);
+            hmag[i1] += m * fr;
+            *tmag += m;
+            if (cand && coh > 0.6) {
+                cand[i] = 1;
+                angs[i] = (float)ang;
+            }
         }
+    if (hsq)
+        st = line_votes(w, h, gx, gy, angs, cand, hsq, hmax, err);
 out:
+    free(angs);
+    free(cand);
     free(b);
     free(jxx);
     free(jyy);
     free(jxy);
     free(gx);
     free(gy);
+    return st;
+}
+
+/* Grey copy of t with its longest side at most side px (never upsized). NULL on no memory. */
+static pimg_tensor *grey_at(const pimg_tensor *t, int side)
+{
+    pimg_tensor *g = pimg_tensor_grey(t);
+    if (!g)
+        return NULL;
+    int s = g->w > g->h ? g->w : g->h;
+    if (s <= side)
+        return g;
+    double f = (double)side / s;
+    int w = (int)lround(g->w * f), h = (int)lround(g->h * f);
+    pimg_tensor *r = pimg_tensor_resize(g, w < 8 ? 8 : w, h < 8 ? 8 : h);
+    pimg_tensor_free(g);
+    return r;
+}
+
+pimg_status pimg_level_hists_compute(const pimg_tensor *t, pimg_level_hists *out, pimg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    pimg_tensor *g = grey_at(t, WORK_SIDE);
+    if (!g)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    pimg_status st = orient_votes(g, out->h[0], out->h[1], &out->total[0], &out->total[1], out->h[2],
+                                  out->h[3], err);
+    /* The line channels are already scale-free; a "total" of one bin per bin keeps the
+     * normalisation of the others (value x bins / total) an identity for them. */
+    out->total[2] = out->total[3] = PIMG_LEVEL_UBINS;
     pimg_tensor_free(g);
     return st;
+}
+
+pimg_status pimg_level_histogram(const pimg_tensor *t, double *hist, int nbins, double *total,
+                                 pimg_error *err)
+{
+    if (nbins != NBINS)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "level histogram needs %d bins", NBINS);
+    memset(hist, 0, sizeof(double) * nbins);
+    *total = 0;
+    pimg_tensor *g = grey_at(t, WORK_SIDE);
+    if (!g)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    double hc[PIMG_LEVEL_UBINS], hm[PIMG_LEVEL_UBINS], tm;
+    pimg_status st = orient_votes(g, hc, hm, total, &tm, NULL, NULL, err);
+    pimg_tensor_free(g);
+    if (st)
+        return st;
+    /* Fold a quarter turn: unfolded bin i starts at -90 + i/4, folded bin j at -45 + j/4, so
+     * unfolded bins i and i + 360 both land on j = (i + 180) mod 360. */
+    for (int i = 0; i < PIMG_LEVEL_UBINS; i++)
+        hist[(i + 180) % NBINS] += hc[i];
+    return PIMG_OK;
 }
 
 void pimg_level_peak(const double *hist, int nbins, double total, double max_deg, double *ang_out,

@@ -16,7 +16,8 @@ struct pimg_models {
     pimg_orient_model *orient;
     pimg_detect_model *detect;
     pimg_enhance_model *enhance;
-    char orient_note[256], detect_note[256], enhance_note[256];
+    pimg_level_model *level;
+    char orient_note[256], detect_note[256], enhance_note[256], level_note[256];
 };
 
 /* Loads one model with `load`; missing is fine (note says why), anything else fails. */
@@ -52,6 +53,7 @@ pimg_status pimg_models_load(const char *dir, pimg_models **out, pimg_error *err
     LOAD_ONE(m, orient, "orient.svm", pimg_orient_model_load, err);
     LOAD_ONE(m, detect, "detect.svm", pimg_detect_model_load, err);
     LOAD_ONE(m, enhance, "enhance.json", pimg_enhance_model_load, err);
+    LOAD_ONE(m, level, "level.model", pimg_level_model_load, err);
     *out = m;
     return PIMG_OK;
 }
@@ -70,12 +72,14 @@ void pimg_models_release(pimg_models *m)
     pimg_orient_model_free(m->orient);
     pimg_detect_model_free(m->detect);
     pimg_enhance_model_free(m->enhance);
+    pimg_level_model_free(m->level);
     free(m);
 }
 
 const pimg_orient_model *pimg_models_orient(const pimg_models *m) { return m ? m->orient : NULL; }
 const pimg_detect_model *pimg_models_detect(const pimg_models *m) { return m ? m->detect : NULL; }
 const pimg_enhance_model *pimg_models_enhance(const pimg_models *m) { return m ? m->enhance : NULL; }
+const pimg_level_model *pimg_models_level(const pimg_models *m) { return m ? m->level : NULL; }
 const char *pimg_models_dir(const pimg_models *m) { return m ? m->dir : ""; }
 const char *pimg_models_version(const pimg_models *m) { return m ? m->version : "none"; }
 
@@ -97,6 +101,7 @@ cJSON *pimg_models_describe(const pimg_models *m)
     describe_one(o, "orient", m->orient, m->orient_note);
     describe_one(o, "detect", m->detect, m->detect_note);
     describe_one(o, "enhance", m->enhance, m->enhance_note);
+    describe_one(o, "level", m->level, m->level_note);
     return o;
 }
 

@@ -11,12 +11,13 @@
 
 #include "detect.h"
 #include "enhance.h"
+#include "level.h"
 #include "orient.h"
 #include "status.h"
 
 typedef struct pimg_models pimg_models;
 
-/* Loads every model found in dir (orient.svm, detect.svm, enhance.json, ...). A corrupt model
+/* Loads every model found in dir (orient.svm, detect.svm, enhance.json, level.model). A corrupt model
  * file is an error; a missing one is recorded and skipped.
  * Ownership: *out holds one reference; drop it with pimg_models_release. */
 pimg_status pimg_models_load(const char *dir, pimg_models **out, pimg_error *err);
@@ -32,6 +33,7 @@ void pimg_models_release(pimg_models *m);
 const pimg_orient_model *pimg_models_orient(const pimg_models *m);
 const pimg_detect_model *pimg_models_detect(const pimg_models *m);
 const pimg_enhance_model *pimg_models_enhance(const pimg_models *m);
+const pimg_level_model *pimg_models_level(const pimg_models *m);
 
 /* Directory and version string (borrowed, valid while referenced). */
 const char *pimg_models_dir(const pimg_models *m);

@@ -239,7 +239,8 @@ static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_p
         return st;
     if (o->ops & PIMG_OP_LEVEL) {
         t = now_ms();
-        if ((st = pimg_level_estimate(s->upright, &a->level, &a->level_confidence, err)))
+        if ((st = pimg_level_estimate_model(pimg_models_level(models), s->upright, &a->level,
+                                            &a->level_confidence, err)))
             return st;
         add_timing(a, "level", t);
     }

@@ -18,6 +18,7 @@ int pimg_cmd_train_detect(int argc, char **argv, const char *exe);
 int pimg_cmd_eval_detect(int argc, char **argv, const char *exe);
 int pimg_cmd_train_enhance(int argc, char **argv, const char *exe);
 int pimg_cmd_eval_enhance(int argc, char **argv, const char *exe);
+int pimg_cmd_train_level(int argc, char **argv, const char *exe);
 
 /* Parses a whole decimal integer in lo..hi into *out. 0 ok; -1 (and *out untouched) for
  * anything else: empty, trailing characters, out of range. */

@@ -1,12 +1,12 @@
 /* cli_train.c — `pimg train` and `pimg eval`: dispatch to the per-model trainers
- * (cli_train_orient.c, cli_train_detect.c, cli_train_enhance.c). */
+ * (cli_train_orient.c, cli_train_detect.c, cli_train_enhance.c, cli_train_level.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
 static const char help[] =
-    "usage: pimg train orient|detect|enhance --data DIR [--labels CSV] --out MODEL [options]\n"
+    "usage: pimg train orient|detect|enhance|level --data DIR [--labels CSV] --out MODEL [options]\n"
     "       pimg eval  orient|detect|enhance --data DIR --model MODEL\n"
     "`pimg train orient|detect|enhance --help` lists each trainer's options.\n";
 
@@ -20,6 +20,12 @@ static int dispatch(int argc, char **argv, const char *exe, int train)
         return train ? pimg_cmd_train_orient(argc - 1, argv + 1, exe) : pimg_cmd_eval_orient(argc - 1, argv + 1, exe);
     if (!strcmp(argv[1], "detect"))
         return train ? pimg_cmd_train_detect(argc - 1, argv + 1, exe) : pimg_cmd_eval_detect(argc - 1, argv + 1, exe);
+    if (!strcmp(argv[1], "level")) {
+        if (train)
+            return pimg_cmd_train_level(argc - 1, argv + 1, exe);
+        fprintf(stderr, "pimg: use ../shared/eval/level.py to score levelling\n");
+        return 2;
+    }
     if (!strcmp(argv[1], "enhance"))
         return train ? pimg_cmd_train_enhance(argc - 1, argv + 1, exe) : pimg_cmd_eval_enhance(argc - 1, argv + 1, exe);
     fprintf(stderr, "pimg: unknown model '%s' (orient, detect or enhance)\n", argv[1]);
