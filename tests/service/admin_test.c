@@ -30,7 +30,7 @@ static void start_admin(test_server *ts)
 {
     snprintf(models_dir, sizeof models_dir, "%s-models", state_dir);
     char cmd[640];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && cp models/*.svm models/*.json %s/", models_dir, models_dir,
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && cp models/* %s/", models_dir, models_dir,
              models_dir);
     ck_assert_int_eq(system(cmd), 0);
     const char *args[] = {"--state-dir", state_dir, "--models", models_dir, NULL};
