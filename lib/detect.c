@@ -266,7 +266,7 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
      * nearly plain one it competes with the proposals. */
     double pc[PIMG_PLAIN_MAXBOX][4], pbox[4], pscore = -INFINITY;
     int npc = 0;
-    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL, NULL);
+    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL);
     if (plain) {
         /* the scorer picks among the backdrop candidates */
         double pcs[PIMG_PLAIN_MAXBOX];

@@ -97,10 +97,11 @@ START_TEST(plain_backdrop_box_and_test)
     pimg_tensor *t = ellipse_scene(800, 600, box);
     pimg_scene *s = NULL;
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4], sig = -1, share = -1;
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
+    pimg_plain_stats ps;
     int npb = 0;
-    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
-    ck_assert(sig >= 0 && sig < 3 && share > 0.6);
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert(ps.sigma >= 0 && ps.sigma < 3 && ps.share > 0.6);
     ck_assert_int_ge(npb, 1);
     for (int k = 0; k < 4; k++)
         pb[k] = pbs[0][k] * s->scale;
@@ -119,9 +120,56 @@ START_TEST(plain_backdrop_box_and_test)
     for (long i = 0; i < (long)t->w * t->h * 3; i++)
         t->data[i] = (float)pimg_rand_uniform(&r);
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
-    ck_assert(sig > 3);
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert(ps.sigma > 3);
     pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* A product that runs off two edges of the frame (a third of the ring is product, in two
+ * colours): the backdrop fit is seeded from the ring's dominant colour, so the photo is still
+ * plain and the box of what departs from the backdrop reaches the frame's edges. */
+START_TEST(plain_backdrop_with_product_off_the_frame)
+{
+    static const pimg_plain_params pp = {
+        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
+        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    };
+    const int w = 800, h = 600;
+    const double cx = 650, cy = 450, rx = 350, ry = 300;
+    const double truth[4] = {300, 150, 800, 600}; /* the ellipse clipped by the frame */
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            double u = (x + 0.5 - cx) / rx, v = (y + 0.5 - cy) / ry;
+            if (u * u + v * v <= 1) {
+                int stripe = (x / 40) % 2; /* a two-coloured product pulls a plain fit apart */
+                p[0] = stripe ? 0.15f : 0.8f;
+                p[1] = 0.2f;
+                p[2] = stripe ? 0.7f : 0.1f;
+            } else {
+                p[0] = p[1] = p[2] = 0.9f - 0.05f * (float)x / w;
+            }
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_msg(ps.sigma < 3 && ps.share > 0.6 && ps.share < 0.8, "sigma %.2f share %.2f", ps.sigma, ps.share);
+    ck_assert_int_eq(ps.big_edges, 2);
+    for (int k = 0; k < 4; k++)
+        pb[k] = pbs[0][k] * s->scale;
+    ck_assert_msg(pimg_box_iou(pb, truth) >= 0.9, "backdrop box iou %.3f", pimg_box_iou(pb, truth));
+    pimg_scene_free(s);
+    pimg_detection d;
+    ck_assert_int_eq(pimg_detect_run(NULL, t, &d, NULL), PIMG_OK);
+    ck_assert(d.found);
+    ck_assert_msg(pimg_box_iou(d.box, truth) >= 0.9, "detector iou %.3f", pimg_box_iou(d.box, truth));
+    pimg_detection_clear(&d);
     pimg_tensor_free(t);
 }
 END_TEST
@@ -257,6 +305,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
     tcase_add_test(tc, plain_backdrop_box_and_test);
+    tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
