@@ -250,6 +250,11 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     for (int i = 0; i < nb; i++)
         st->nparts += area[i] >= 0.002 * n;
     int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
+    /* A "product" that reaches all four edges yet covers less than half of its box is a
+     * scene's lines or texture on a smooth field (a wall, a sky), not a product: it may still
+     * compete as a candidate, but the photo is not taken for plain. */
+    if (st->big_edges == 4 && st->big_fill < 0.5)
+        is_plain = 0;
     if (!is_plain && (sigma > pp->cand_sigma || share < pp->min_share))
         goto out;
     if (big < 0 || area[big] < pp->min_area * n)
