@@ -174,6 +174,41 @@ START_TEST(plain_backdrop_with_product_off_the_frame)
 }
 END_TEST
 
+/* Lines that cross the whole frame on a smooth field (power lines on a sky) depart from the
+ * backdrop and reach all four edges while covering little of their box: not a product, so
+ * the photo is not taken for plain. */
+START_TEST(plain_backdrop_rejects_frame_spanning_lines)
+{
+    static const pimg_plain_params pp = {
+        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
+        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    };
+    const int w = 800, h = 600;
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            /* two diagonals and a horizontal wire, 10 px wide, on a pale blue sky */
+            int line = abs(y - x * h / w) < 8 || abs(y - (w - x) * h / w) < 8 || abs(y - 200) < 5;
+            p[0] = line ? 0.1f : 0.6f;
+            p[1] = line ? 0.1f : 0.75f;
+            p[2] = line ? 0.1f : 0.95f - 0.1f * (float)y / h;
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    int r = pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps);
+    ck_assert_msg(ps.sigma < 3 && ps.share >= 0.6, "sigma %.2f share %.2f", ps.sigma, ps.share);
+    ck_assert_int_eq(ps.big_edges, 4);
+    ck_assert(ps.big_fill < 0.5);
+    ck_assert_int_eq(r, 2); /* still a candidate, not plain */
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
 START_TEST(no_model_and_missing_model_file)
 {
     pimg_detect_model *m = NULL;
@@ -306,6 +341,7 @@ int main(void)
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
     tcase_add_test(tc, plain_backdrop_box_and_test);
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
+    tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
