@@ -209,6 +209,70 @@ START_TEST(plain_backdrop_rejects_frame_spanning_lines)
 }
 END_TEST
 
+/* A linear libsvm model file with one weight w on feature k (1-based), the rest zero. */
+static void write_linear(const char *path, int k, double w)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "svm_type c_svc\nkernel_type linear\nnr_class 2\ntotal_sv 1\nrho 0\nlabel 1 -1\n"
+               "nr_sv 1 0\nSV\n1 %d:%.17g\n", k, w);
+    fclose(f);
+}
+
+/* The re-ranker: its file sits beside the scorer's and is loaded, saved and removed with it,
+ * and it re-orders only the scorer's top PIMG_RERANK_K boxes. */
+START_TEST(rerank_file_and_pick)
+{
+    char p[64];
+    ck_assert_int_eq(pimg_detect_rerank_path("models/detect.svm", p, sizeof p), 0);
+    ck_assert_str_eq(p, "models/detect_rerank.svm");
+    ck_assert_int_eq(pimg_detect_rerank_path("m", p, sizeof p), 0);
+    ck_assert_str_eq(p, "m_rerank.svm");
+    ck_assert_int_eq(pimg_detect_rerank_path("models/detect.svm", p, 8), -1);
+
+    /* scorer: prefers small boxes (feature 1 is the box's share of the frame); re-ranker:
+     * prefers large ones, strongly enough to win over the scorer */
+    write_linear("/tmp/pimg-rr-test.svm", 1, -1.0);
+    write_linear("/tmp/pimg-rr-test_rerank.svm", 1, 10.0);
+    pimg_detect_model *m = NULL;
+    ck_assert_int_eq(pimg_detect_model_load("/tmp/pimg-rr-test.svm", &m, NULL), PIMG_OK);
+    unlink("/tmp/pimg-rr-test.svm");
+    unlink("/tmp/pimg-rr-test_rerank.svm");
+    ck_assert_ptr_nonnull(pimg_detect_model_rerank(m));
+
+    double box[4] = {100, 80, 300, 240};
+    pimg_tensor *t = ellipse_scene(400, 300, box);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    enum { NB = 7 };
+    double b[NB][4], sc[NB];
+    for (int i = 0; i < NB; i++) { /* squares of growing size around the centre */
+        double h = 10 + 5 * i;
+        b[i][0] = s->w / 2.0 - h;
+        b[i][1] = s->h / 2.0 - h;
+        b[i][2] = s->w / 2.0 + h;
+        b[i][3] = s->h / 2.0 + h;
+    }
+    ck_assert_int_eq(pimg_detect_pick(m, s, b, NB, sc), 0); /* the scorer alone: the smallest */
+    pimg_detect_model *plain_m = NULL;
+    ck_assert_int_eq(pimg_detect_rerank_pick(plain_m, s, b, NB, sc), 0);
+    /* with the re-ranker: the largest of the scorer's 5 best, never a box outside them */
+    ck_assert_int_eq(pimg_detect_rerank_pick(m, s, b, NB, sc), PIMG_RERANK_K - 1);
+
+    /* save writes the pair; saving without a re-ranker removes the stale file */
+    ck_assert_int_eq(pimg_detect_model_save(m, "/tmp/pimg-rr-test2.svm", NULL), PIMG_OK);
+    ck_assert_int_eq(access("/tmp/pimg-rr-test2_rerank.svm", F_OK), 0);
+    pimg_detect_model_set_rerank(m, NULL);
+    ck_assert_ptr_null(pimg_detect_model_rerank(m));
+    ck_assert_int_eq(pimg_detect_model_save(m, "/tmp/pimg-rr-test2.svm", NULL), PIMG_OK);
+    ck_assert_int_ne(access("/tmp/pimg-rr-test2_rerank.svm", F_OK), 0);
+    unlink("/tmp/pimg-rr-test2.svm");
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+    pimg_detect_model_free(m);
+}
+END_TEST
+
 START_TEST(no_model_and_missing_model_file)
 {
     pimg_detect_model *m = NULL;
@@ -342,6 +406,7 @@ int main(void)
     tcase_add_test(tc, plain_backdrop_box_and_test);
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
+    tcase_add_test(tc, rerank_file_and_pick);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
