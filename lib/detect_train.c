@@ -712,10 +712,10 @@ static pimg_detect_model *train_rerank(const pimg_detect_model *m, const sample 
                                        int nva, cJSON *rep, const pimg_detect_train_opts *o, int *nomem)
 {
     *nomem = 0;
-    double *mean = calloc(D, sizeof(double)), *var = calloc(D, sizeof(double));
+    double *mean = calloc(D, sizeof(double)), *spread = calloc(D, sizeof(double));
     tset t = {0};
     pimg_detect_model *keep = NULL;
-    if (!mean || !var)
+    if (!mean || !spread)
         goto fail;
     long cnt = 0;
     for (int i = 0; i < ntr; i++)
@@ -723,11 +723,11 @@ static pimg_detect_model *train_rerank(const pimg_detect_model *m, const sample 
             for (int j = 0; j < D; j++) {
                 double x = tr[i].feat[((size_t)k) * D + j];
                 mean[j] += x;
-                var[j] += x * x;
+                spread[j] += x * x;
             }
     for (int j = 0; j < D; j++) {
         mean[j] /= cnt ? cnt : 1;
-        var[j] = sqrt(fmax(var[j] / (cnt ? cnt : 1) - mean[j] * mean[j], 0)) + 1e-6; /* now the spread */
+        spread[j] = sqrt(fmax(spread[j] / (cnt ? cnt : 1) - mean[j] * mean[j], 0)) + 1e-6; /* sum of squares -> standard deviation */
     }
     int flip = 0;
     for (int i = 0; i < ntr; i++) {
@@ -744,7 +744,7 @@ static pimg_detect_model *train_rerank(const pimg_detect_model *m, const sample 
                 double sg = flip++ % 2 ? -1.0 : 1.0;
                 const float *pa = tr[i].feat + (size_t)top[a] * D, *pb = tr[i].feat + (size_t)top[b] * D;
                 for (int j = 0; j < D; j++)
-                    d[j] = (float)(sg * (pa[j] - pb[j]) / var[j]);
+                    d[j] = (float)(sg * (pa[j] - pb[j]) / spread[j]);
                 if (tset_add(&t, d, sg))
                     goto fail;
             }
@@ -772,7 +772,7 @@ static pimg_detect_model *train_rerank(const pimg_detect_model *m, const sample 
             for (int i = 0; i < svm->l; i++) {
                 svm->sv_coef[0][i] /= blends[b];
                 for (struct svm_node *p = svm->SV[i]; p->index != -1; p++)
-                    p->value /= var[p->index - 1];
+                    p->value /= spread[p->index - 1];
             }
             svm->rho[0] /= blends[b];
             pimg_detect_model *rr = pimg_detect_model_wrap(svm);
@@ -803,7 +803,7 @@ static pimg_detect_model *train_rerank(const pimg_detect_model *m, const sample 
 done:
     cJSON_AddBoolToObject(rj, "kept", keep != NULL);
     free(mean);
-    free(var);
+    free(spread);
     free(t.x);
     free(t.y);
     return keep;
@@ -811,7 +811,7 @@ fail:
     *nomem = 1;
     pimg_detect_model_free(keep);
     free(mean);
-    free(var);
+    free(spread);
     free(t.x);
     free(t.y);
     return NULL;

@@ -5,8 +5,9 @@
  * predicts the backdrop everywhere, and the bounding box of the pixels that depart from it is the
  * product box. This beats ranking saliency proposals on such photos (a learned ranker tends to
  * pick a salient part of a frame-filling product). The test that decides whether the photo IS
- * plain is the same fit: a small residual on most of the ring (a product may touch or cross a few
- * edges). Cluttered photos fail the test and go to the SVM ranking. */
+ * plain is the same fit: a small residual on most of the ring. A product may touch or cross a
+ * few edges, so the fit starts from the ring's dominant colour, not from the whole ring.
+ * Cluttered photos fail the test and go to the SVM ranking. */
 #include "saliency.h"
 
 #include <math.h>
@@ -194,7 +195,7 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         if (!sorted)
             goto out;
         /* The backdrop is the best-fitting part of the ring: sigma from the residuals of the
-         * current inliers (at most the ring's median, as before, when most of it fits). */
+         * current inliers only, so a product covering part of the ring does not inflate it. */
         int ni = 0;
         for (int i = 0; i < nr; i++)
             if (in[i])
@@ -244,8 +245,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     if (big >= 0) {
         st->big_share = fgn ? (double)area[big] / fgn : 0;
         st->big_fill = (double)area[big] / ((double)(bx[big][2] - bx[big][0]) * (bx[big][3] - bx[big][1]));
-        for (int e = 0; e < 4; e++) /* edges of the frame the largest part reaches */
-            st->big_edges += e == 0 ? bx[big][0] <= 0 : e == 1 ? bx[big][1] <= 0 : e == 2 ? bx[big][2] >= w : bx[big][3] >= h;
+        /* edges of the frame the largest part reaches */
+        st->big_edges = (bx[big][0] <= 0) + (bx[big][1] <= 0) + (bx[big][2] >= w) + (bx[big][3] >= h);
     }
     for (int i = 0; i < nb; i++)
         st->nparts += area[i] >= 0.002 * n;
