@@ -11,7 +11,9 @@
  * Everything is reentrant: the model is read-only after loading. */
 #include "detect.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,6 +41,7 @@ struct pimg_detect_model {
                     * traffic, and the kernel's precision needs are modest) */
     double *coef;  /* RBF: their coefficients */
     int nsv;
+    pimg_detect_model *rerank; /* optional second-stage ranker of the top boxes, or NULL */
 };
 
 static void free_model(pimg_detect_model *m)
@@ -47,6 +50,7 @@ static void free_model(pimg_detect_model *m)
         return;
     if (m->svm)
         svm_free_and_destroy_model(&m->svm);
+    free_model(m->rerank);
     free(m->w);
     free(m->sv);
     free(m->coef);
@@ -124,9 +128,48 @@ pimg_status pimg_detect_model_load(const char *path, pimg_detect_model **out, pi
     if (!m)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: model does not match %d features", path,
                               PIMG_SAL_FEAT_DIM);
+    /* The optional re-ranker lives beside the scorer (detect.svm -> detect_rerank.svm), so the
+     * model directory layout and the loader's callers stay as they are. */
+    char rp[4096];
+    if (pimg_detect_rerank_path(path, rp, sizeof rp) == 0 && stat(rp, &sb) == 0) {
+        pimg_detect_model *r = NULL;
+        pimg_status st = pimg_detect_model_load(rp, &r, err);
+        if (st) {
+            free_model(m);
+            return st;
+        }
+        free_model(r->rerank); /* one level only */
+        r->rerank = NULL;
+        m->rerank = r;
+    }
     *out = m;
     return PIMG_OK;
 }
+
+int pimg_detect_rerank_path(const char *path, char *out, size_t n)
+{
+    size_t len = strlen(path);
+    const char *suffix = "_rerank.svm";
+    if (len >= 4 && !strcmp(path + len - 4, ".svm"))
+        len -= 4;
+    if (len + strlen(suffix) + 1 > n)
+        return -1;
+    memcpy(out, path, len);
+    strcpy(out + len, suffix);
+    return 0;
+}
+
+void pimg_detect_model_set_rerank(pimg_detect_model *m, pimg_detect_model *r)
+{
+    if (!m) {
+        free_model(r);
+        return;
+    }
+    free_model(m->rerank);
+    m->rerank = r;
+}
+
+const pimg_detect_model *pimg_detect_model_rerank(const pimg_detect_model *m) { return m ? m->rerank : NULL; }
 
 void pimg_detect_model_free(pimg_detect_model *m) { free_model(m); }
 
@@ -162,6 +205,14 @@ pimg_status pimg_detect_model_save(const pimg_detect_model *m, const char *path,
     }
     if (rc != 0)
         return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write model", path);
+    char rp[4096];
+    if (pimg_detect_rerank_path(path, rp, sizeof rp))
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: path too long", path);
+    if (m->rerank)
+        return pimg_detect_model_save(m->rerank, rp, err);
+    /* No re-ranker: remove a stale one, so the pair on disk is always what was trained. */
+    if (remove(rp) != 0 && errno != ENOENT)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot remove stale re-ranker", rp);
     return PIMG_OK;
 }
 
@@ -239,6 +290,43 @@ int pimg_detect_pick(const pimg_detect_model *m, const pimg_scene *s, double (*b
     return best;
 }
 
+int pimg_detect_rerank_pick(const pimg_detect_model *m, const pimg_scene *s, double (*boxes)[4], int n,
+                            const double *scores)
+{
+    int top[PIMG_RERANK_K], nt = 0;
+    /* the K best by the scorer, best first */
+    for (int i = 0; i < n; i++) {
+        int j = nt < PIMG_RERANK_K ? nt++ : PIMG_RERANK_K;
+        if (j == PIMG_RERANK_K) {
+            if (scores[i] <= scores[top[PIMG_RERANK_K - 1]])
+                continue;
+            j = PIMG_RERANK_K - 1;
+        }
+        while (j > 0 && scores[top[j - 1]] < scores[i]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = i;
+    }
+    if (!nt)
+        return -1;
+    if (!m || !m->rerank)
+        return top[0];
+    float feat[PIMG_SAL_FEAT_DIM];
+    int best = top[0];
+    double bv = -INFINITY;
+    for (int k = 0; k < nt; k++) {
+        pimg_scene_features(s, boxes[top[k]], feat);
+        /* The re-ranker's weights carry its blend with the scorer (set by the trainer). */
+        double v = scores[top[k]] + pimg_detect_model_score(m->rerank, feat);
+        if (v > bv) {
+            bv = v;
+            best = top[k];
+        }
+    }
+    return best;
+}
+
 pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pimg_detection *out,
                             pimg_error *err)
 {
@@ -261,12 +349,15 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
     int best = pimg_detect_pick(m, s, boxes, n, scores);
     if (best < 0)
         goto out;
+    /* A second-stage re-ranker, when trained, reorders the scorer's top boxes: the scorer
+     * says "an object", the re-ranker was trained only on the confusable top candidates. */
+    best = pimg_detect_rerank_pick(m, s, boxes, n, scores);
     /* The plain-backdrop path (plainbox.c): on a plain photo the box of what departs from the
      * fitted backdrop is taken (the scorer only chooses between its two candidates); on a
      * nearly plain one it competes with the proposals. */
     double pc[PIMG_PLAIN_MAXBOX][4], pbox[4], pscore = -INFINITY;
     int npc = 0;
-    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL, NULL);
+    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL);
     if (plain) {
         /* the scorer picks among the backdrop candidates */
         double pcs[PIMG_PLAIN_MAXBOX];

@@ -29,4 +29,24 @@ double pimg_detect_model_confidence(const pimg_detect_model *m, double score);
 int pimg_detect_pick(const pimg_detect_model *m, const pimg_scene *s, double (*boxes)[4], int n,
                      double *scores);
 
+/* Optional second stage: a linear model over the same features whose score, added to the
+ * scorer's, re-orders the scorer's PIMG_RERANK_K best boxes. It is stored beside the scorer's
+ * file (pimg_detect_rerank_path: "X.svm" -> "X_rerank.svm"); pimg_detect_model_load loads it
+ * when present and pimg_detect_model_save writes it (or removes a stale one). */
+#define PIMG_RERANK_K 5
+
+/* Writes the re-ranker path of a scorer path into out; -1 if it does not fit in n bytes. */
+int pimg_detect_rerank_path(const char *path, char *out, size_t n);
+
+/* Attaches r as m's re-ranker (m takes ownership; r == NULL detaches and frees the old). */
+void pimg_detect_model_set_rerank(pimg_detect_model *m, pimg_detect_model *r);
+
+/* m's re-ranker, borrowed; NULL when none. */
+const pimg_detect_model *pimg_detect_model_rerank(const pimg_detect_model *m);
+
+/* Index of the best of boxes[0..n) given the scorer's scores: the top score, or with a
+ * re-ranker the best of the top PIMG_RERANK_K by score + re-ranker score. -1 when n == 0. */
+int pimg_detect_rerank_pick(const pimg_detect_model *m, const pimg_scene *s, double (*boxes)[4], int n,
+                            const double *scores);
+
 #endif

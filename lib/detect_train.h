@@ -30,6 +30,8 @@ typedef struct {
     int rank;               /* 0: classifier (default), 1: pairwise ranking SVM on box differences
                              * of one photo, 2: hybrid (both kinds of training vectors) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */
+    int rerank;             /* nonzero: also train the second-stage re-ranker of the top boxes
+                             * (kept only if it lowers the validation loss; default 1) */
     pimg_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } pimg_detect_train_opts;

@@ -5,8 +5,9 @@
  * predicts the backdrop everywhere, and the bounding box of the pixels that depart from it is the
  * product box. This beats ranking saliency proposals on such photos (a learned ranker tends to
  * pick a salient part of a frame-filling product). The test that decides whether the photo IS
- * plain is the same fit: a small residual on most of the ring (a product may touch or cross a few
- * edges). Cluttered photos fail the test and go to the SVM ranking. */
+ * plain is the same fit: a small residual on most of the ring. A product may touch or cross a
+ * few edges, so the fit starts from the ring's dominant colour, not from the whole ring.
+ * Cluttered photos fail the test and go to the SVM ranking. */
 #include "saliency.h"
 
 #include <math.h>
@@ -72,11 +73,58 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Marks in[i] = 1 for the ring pixels whose colour is near the backdrop's: the mean colour of
+ * the angular sector that agrees (within SEED_TOL) with the most other sectors. */
+enum { NSECT = 32 };
+#define PI 3.14159265358979323846
+#define SEED_TOL 10.0
+static void seed_inliers(const pimg_scene *s, const int *ring, int nr, double wl, unsigned char *in)
+{
+    int w = s->w, h = s->h;
+    double mean[NSECT][3] = {{0}};
+    int cnt[NSECT] = {0};
+    for (int i = 0; i < nr; i++) {
+        int p = ring[i];
+        double a = atan2((double)(p / w) / h - 0.5, (double)(p % w) / w - 0.5);
+        int k = (int)((a + PI) / (2 * PI) * NSECT) % NSECT;
+        for (int c = 0; c < 3; c++)
+            mean[k][c] += s->lab[3 * (size_t)p + c];
+        cnt[k]++;
+    }
+    int best = -1, bestn = -1;
+    for (int k = 0; k < NSECT; k++) {
+        if (!cnt[k])
+            continue;
+        for (int c = 0; c < 3; c++)
+            mean[k][c] /= cnt[k];
+    }
+    for (int k = 0; k < NSECT; k++) {
+        if (!cnt[k])
+            continue;
+        int agree = 0;
+        for (int j = 0; j < NSECT; j++) {
+            float f[3] = {(float)mean[j][0], (float)mean[j][1], (float)mean[j][2]};
+            if (cnt[j] && lab_dist(f, mean[k], wl) <= SEED_TOL)
+                agree += cnt[j];
+        }
+        if (agree > bestn) {
+            bestn = agree;
+            best = k;
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        in[i] = best < 0 || lab_dist(s->lab + 3 * (size_t)ring[i], mean[best], wl) <= 1.5 * SEED_TOL;
+}
+
 /* 1: plain, box written; 2: not plain but the backdrop fit is good enough that the box is
  * worth offering the scorer as one more candidate; 0: nothing. */
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
-                            double *sigma_out, double *share_out)
+                            pimg_plain_stats *st)
 {
+    pimg_plain_stats dummy;
+    if (!st)
+        st = &dummy;
+    memset(st, 0, sizeof *st);
     int w = s->w, h = s->h, n = w * h;
     int rw = (int)ceil(pp->ring * (w > h ? w : h));
     if (rw < 2)
@@ -94,9 +142,14 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         for (int x = 0; x < w; x++)
             if ((x < rw || x >= w - rw || y < rw || y >= h - rw) && nr < cap)
                 ring[nr++] = y * w + x;
-    memset(in, 1, nr);
+    /* Seed the fit with the backdrop's colour, not with the whole ring: a product that touches
+     * or crosses the frame fills part of the ring, and a least-squares fit to everything (even
+     * reweighted) then settles between product and backdrop. The ring is cut into angular
+     * sectors; the colour shared by the most sectors is the backdrop, and the ring pixels near
+     * it are the first inliers. */
+    seed_inliers(s, ring, nr, pp->wl, in);
     double coef[3][6], sigma = 1e9;
-    for (int it = 0; it < 3; it++) {
+    for (int it = 0; it < 4; it++) {
         double a[3][6][6], b[3][6];
         memset(a, 0, sizeof a);
         memset(b, 0, sizeof b);
@@ -141,10 +194,18 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         double *sorted = malloc(sizeof(double) * nr);
         if (!sorted)
             goto out;
-        memcpy(sorted, res, sizeof(double) * nr);
-        qsort(sorted, nr, sizeof(double), cmp_double);
-        /* The backdrop is the best-fitting majority of the ring: sigma from its lower half. */
-        sigma = 1.4826 * sorted[nr / 2] + 0.3;
+        /* The backdrop is the best-fitting part of the ring: sigma from the residuals of the
+         * current inliers only, so a product covering part of the ring does not inflate it. */
+        int ni = 0;
+        for (int i = 0; i < nr; i++)
+            if (in[i])
+                sorted[ni++] = res[i];
+        if (ni < 24) {
+            free(sorted);
+            goto out;
+        }
+        qsort(sorted, ni, sizeof(double), cmp_double);
+        sigma = 1.4826 * sorted[ni / 2] + 0.3;
         free(sorted);
         for (int i = 0; i < nr; i++)
             in[i] = res[i] <= 3 * sigma + 1.0;
@@ -153,13 +214,9 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     for (int i = 0; i < nr; i++)
         inl += in[i];
     double share = (double)inl / nr;
-    if (sigma_out)
-        *sigma_out = sigma;
-    if (share_out)
-        *share_out = share;
-    int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
-    if (!is_plain && (sigma > pp->cand_sigma || share < pp->min_share))
-        goto out;
+
+    st->sigma = sigma;
+    st->share = share;
     double thr = fmax(pp->k * sigma, pp->floor_);
     for (int p = 0; p < n; p++) {
         double v[6], q[3];
@@ -181,6 +238,26 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     for (int i = 0; i < nb; i++)
         if (big < 0 || area[i] > area[big])
             big = i;
+    long fgn = 0;
+    for (int p = 0; p < n; p++)
+        fgn += fg[p];
+    st->fg_share = (double)fgn / n;
+    if (big >= 0) {
+        st->big_share = fgn ? (double)area[big] / fgn : 0;
+        st->big_fill = (double)area[big] / ((double)(bx[big][2] - bx[big][0]) * (bx[big][3] - bx[big][1]));
+        /* edges of the frame the largest part reaches */
+        st->big_edges = (bx[big][0] <= 0) + (bx[big][1] <= 0) + (bx[big][2] >= w) + (bx[big][3] >= h);
+    }
+    for (int i = 0; i < nb; i++)
+        st->nparts += area[i] >= 0.002 * n;
+    int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
+    /* A "product" that reaches all four edges yet covers less than half of its box is a
+     * scene's lines or texture on a smooth field (a wall, a sky), not a product: it may still
+     * compete as a candidate, but the photo is not taken for plain. */
+    if (st->big_edges == 4 && st->big_fill < 0.5)
+        is_plain = 0;
+    if (!is_plain && (sigma > pp->cand_sigma || share < pp->min_share))
+        goto out;
     if (big < 0 || area[big] < pp->min_area * n)
         goto out;
     /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and

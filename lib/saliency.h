@@ -75,11 +75,20 @@ typedef struct {
  * candidate boxes (working pixels) of the pixels that depart from the backdrop — boxes[0] the
  * union of all sizeable parts, boxes[1] (if different) that of the parts not touching the
  * frame — and returns 1; if it is not plain but the residual is at most
- * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. sigma_out/share_out (may be NULL)
- * receive the residual scale and inlier share of the ring. */
+ * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. st (may be NULL)
+ * receives the fit's and the foreground's statistics. */
 #define PIMG_PLAIN_MAXBOX 2
+typedef struct {
+    double sigma;     /* backdrop residual scale (Lab units) on the ring's inliers */
+    double share;     /* share of the ring that fits the backdrop */
+    double fg_share;  /* share of the frame departing from the backdrop */
+    double big_share; /* share of those pixels in the largest connected part */
+    double big_fill;  /* largest part's area over its bounding box's */
+    int big_edges;    /* frame edges (0..4) the largest part reaches */
+    int nparts;       /* parts of at least 0.2% of the frame */
+} pimg_plain_stats;
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
-                            double *sigma_out, double *share_out);
+                            pimg_plain_stats *st);
 
 /* Labels the 8-connected parts of a mask. On entry lab[i] is -1 for foreground, 0 for
  * background; on exit each part found holds its number 1..n (foreground beyond max_parts parts

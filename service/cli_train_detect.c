@@ -26,6 +26,8 @@ static const char train_help[] =
     "  --test N         test composites (150)\n"
     "  --rank 0|1|2     0: box classifier over all photos (default), 1: pairwise ranking SVM on\n"
     "                   box differences within a photo, 2: both kinds of vectors in one SVM\n"
+    "  --rerank 0|1     1: also train the second-stage re-ranker of the top 5 boxes, written\n"
+    "                   beside MODEL as *_rerank.svm and kept only if it helps validation (1)\n"
     "  --rounds N       max hard-negative mining rounds (3; none starts after 6 minutes)\n"
     "  --side N         composite longest side in px (384)\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
@@ -40,7 +42,7 @@ static const char eval_help[] =
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -50,7 +52,7 @@ static const struct option opts[] = {
     {"rounds", required_argument, NULL, O_ROUNDS}, {"side", required_argument, NULL, O_SIDE},
     {"dump", required_argument, NULL, O_DUMP}, {"split", required_argument, NULL, O_SPLIT},
     {"labels", required_argument, NULL, 'l'},  {"rank", required_argument, NULL, O_RANK},
-    {NULL, 0, NULL, 0},
+    {"rerank", required_argument, NULL, O_RERANK}, {NULL, 0, NULL, 0},
 };
 
 typedef struct {
@@ -83,7 +85,8 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_ROUNDS:
         case O_SIDE:
         case O_RANK:
-            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
+        case O_RERANK:
+            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK || c == O_RERANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
                 fprintf(stderr, "pimg: bad number '%s'\n", optarg);
                 return 2;
             }
@@ -94,6 +97,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
             if (c == O_ROUNDS) a->t.max_rounds = (int)v;
             if (c == O_SIDE) a->t.side = (int)v;
             if (c == O_RANK) a->t.rank = v > 2 ? 2 : (int)v;
+            if (c == O_RERANK) a->t.rerank = v != 0;
             break;
         default: fputs(help, stderr); return 2;
         }

@@ -97,10 +97,11 @@ START_TEST(plain_backdrop_box_and_test)
     pimg_tensor *t = ellipse_scene(800, 600, box);
     pimg_scene *s = NULL;
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4], sig = -1, share = -1;
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
+    pimg_plain_stats ps;
     int npb = 0;
-    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
-    ck_assert(sig >= 0 && sig < 3 && share > 0.6);
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert(ps.sigma >= 0 && ps.sigma < 3 && ps.share > 0.6);
     ck_assert_int_ge(npb, 1);
     for (int k = 0; k < 4; k++)
         pb[k] = pbs[0][k] * s->scale;
@@ -119,10 +120,156 @@ START_TEST(plain_backdrop_box_and_test)
     for (long i = 0; i < (long)t->w * t->h * 3; i++)
         t->data[i] = (float)pimg_rand_uniform(&r);
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &sig, &share), 1);
-    ck_assert(sig > 3);
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert(ps.sigma > 3);
     pimg_scene_free(s);
     pimg_tensor_free(t);
+}
+END_TEST
+
+/* A product that runs off two edges of the frame (a third of the ring is product, in two
+ * colours): the backdrop fit is seeded from the ring's dominant colour, so the photo is still
+ * plain and the box of what departs from the backdrop reaches the frame's edges. */
+START_TEST(plain_backdrop_with_product_off_the_frame)
+{
+    static const pimg_plain_params pp = {
+        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
+        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    };
+    const int w = 800, h = 600;
+    const double cx = 650, cy = 450, rx = 350, ry = 300;
+    const double truth[4] = {300, 150, 800, 600}; /* the ellipse clipped by the frame */
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            double u = (x + 0.5 - cx) / rx, v = (y + 0.5 - cy) / ry;
+            if (u * u + v * v <= 1) {
+                int stripe = (x / 40) % 2; /* a two-coloured product pulls a plain fit apart */
+                p[0] = stripe ? 0.15f : 0.8f;
+                p[1] = 0.2f;
+                p[2] = stripe ? 0.7f : 0.1f;
+            } else {
+                p[0] = p[1] = p[2] = 0.9f - 0.05f * (float)x / w;
+            }
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_msg(ps.sigma < 3 && ps.share > 0.6 && ps.share < 0.8, "sigma %.2f share %.2f", ps.sigma, ps.share);
+    ck_assert_int_eq(ps.big_edges, 2);
+    for (int k = 0; k < 4; k++)
+        pb[k] = pbs[0][k] * s->scale;
+    ck_assert_msg(pimg_box_iou(pb, truth) >= 0.9, "backdrop box iou %.3f", pimg_box_iou(pb, truth));
+    pimg_scene_free(s);
+    pimg_detection d;
+    ck_assert_int_eq(pimg_detect_run(NULL, t, &d, NULL), PIMG_OK);
+    ck_assert(d.found);
+    ck_assert_msg(pimg_box_iou(d.box, truth) >= 0.9, "detector iou %.3f", pimg_box_iou(d.box, truth));
+    pimg_detection_clear(&d);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* Lines that cross the whole frame on a smooth field (power lines on a sky) depart from the
+ * backdrop and reach all four edges while covering little of their box: not a product, so
+ * the photo is not taken for plain. */
+START_TEST(plain_backdrop_rejects_frame_spanning_lines)
+{
+    static const pimg_plain_params pp = {
+        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
+        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    };
+    const int w = 800, h = 600;
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            /* two diagonals and a horizontal wire, 10 px wide, on a pale blue sky */
+            int line = abs(y - x * h / w) < 8 || abs(y - (w - x) * h / w) < 8 || abs(y - 200) < 5;
+            p[0] = line ? 0.1f : 0.6f;
+            p[1] = line ? 0.1f : 0.75f;
+            p[2] = line ? 0.1f : 0.95f - 0.1f * (float)y / h;
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    int r = pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps);
+    ck_assert_msg(ps.sigma < 3 && ps.share >= 0.6, "sigma %.2f share %.2f", ps.sigma, ps.share);
+    ck_assert_int_eq(ps.big_edges, 4);
+    ck_assert(ps.big_fill < 0.5);
+    ck_assert_int_eq(r, 2); /* still a candidate, not plain */
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* A linear libsvm model file with one weight w on feature k (1-based), the rest zero. */
+static void write_linear(const char *path, int k, double w)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "svm_type c_svc\nkernel_type linear\nnr_class 2\ntotal_sv 1\nrho 0\nlabel 1 -1\n"
+               "nr_sv 1 0\nSV\n1 %d:%.17g\n", k, w);
+    fclose(f);
+}
+
+/* The re-ranker: its file sits beside the scorer's and is loaded, saved and removed with it,
+ * and it re-orders only the scorer's top PIMG_RERANK_K boxes. */
+START_TEST(rerank_file_and_pick)
+{
+    char p[64];
+    ck_assert_int_eq(pimg_detect_rerank_path("models/detect.svm", p, sizeof p), 0);
+    ck_assert_str_eq(p, "models/detect_rerank.svm");
+    ck_assert_int_eq(pimg_detect_rerank_path("m", p, sizeof p), 0);
+    ck_assert_str_eq(p, "m_rerank.svm");
+    ck_assert_int_eq(pimg_detect_rerank_path("models/detect.svm", p, 8), -1);
+
+    /* scorer: prefers small boxes (feature 1 is the box's share of the frame); re-ranker:
+     * prefers large ones, strongly enough to win over the scorer */
+    write_linear("/tmp/pimg-rr-test.svm", 1, -1.0);
+    write_linear("/tmp/pimg-rr-test_rerank.svm", 1, 10.0);
+    pimg_detect_model *m = NULL;
+    ck_assert_int_eq(pimg_detect_model_load("/tmp/pimg-rr-test.svm", &m, NULL), PIMG_OK);
+    unlink("/tmp/pimg-rr-test.svm");
+    unlink("/tmp/pimg-rr-test_rerank.svm");
+    ck_assert_ptr_nonnull(pimg_detect_model_rerank(m));
+
+    double box[4] = {100, 80, 300, 240};
+    pimg_tensor *t = ellipse_scene(400, 300, box);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    enum { NB = 7 };
+    double b[NB][4], sc[NB];
+    for (int i = 0; i < NB; i++) { /* squares of growing size around the centre */
+        double h = 10 + 5 * i;
+        b[i][0] = s->w / 2.0 - h;
+        b[i][1] = s->h / 2.0 - h;
+        b[i][2] = s->w / 2.0 + h;
+        b[i][3] = s->h / 2.0 + h;
+    }
+    ck_assert_int_eq(pimg_detect_pick(m, s, b, NB, sc), 0); /* the scorer alone: the smallest */
+    pimg_detect_model *plain_m = NULL;
+    ck_assert_int_eq(pimg_detect_rerank_pick(plain_m, s, b, NB, sc), 0);
+    /* with the re-ranker: the largest of the scorer's 5 best, never a box outside them */
+    ck_assert_int_eq(pimg_detect_rerank_pick(m, s, b, NB, sc), PIMG_RERANK_K - 1);
+
+    /* save writes the pair; saving without a re-ranker removes the stale file */
+    ck_assert_int_eq(pimg_detect_model_save(m, "/tmp/pimg-rr-test2.svm", NULL), PIMG_OK);
+    ck_assert_int_eq(access("/tmp/pimg-rr-test2_rerank.svm", F_OK), 0);
+    pimg_detect_model_set_rerank(m, NULL);
+    ck_assert_ptr_null(pimg_detect_model_rerank(m));
+    ck_assert_int_eq(pimg_detect_model_save(m, "/tmp/pimg-rr-test2.svm", NULL), PIMG_OK);
+    ck_assert_int_ne(access("/tmp/pimg-rr-test2_rerank.svm", F_OK), 0);
+    unlink("/tmp/pimg-rr-test2.svm");
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+    pimg_detect_model_free(m);
 }
 END_TEST
 
@@ -257,6 +404,9 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
     tcase_add_test(tc, plain_backdrop_box_and_test);
+    tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
+    tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
+    tcase_add_test(tc, rerank_file_and_pick);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
