@@ -5,17 +5,16 @@
  * thousand copies fit in memory; candidate features are recomputed from them when needed. */
 #include "level_train.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <vips/vips.h>
 
+#include "dataset.h"
 #include "image.h"
 #include "level_internal.h"
 
@@ -28,32 +27,6 @@ void pimg_level_train_opts_default(pimg_level_train_opts *o)
     o->max_untilted_mae = 0.2;
 }
 
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-typedef struct {
-    unsigned long long s;
-} rng_t;
-
-static void rng_seed(rng_t *r, unsigned long long a, unsigned long long b, unsigned long long c)
-{
-    /* splitmix64 over the three inputs: independent streams per photo and copy. */
-    unsigned long long z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^
-                           (c + 0x94D049BB133111EBULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    r->s = (z ^ (z >> 31)) | 1;
-}
-
-static double rng_u(rng_t *r)
-{
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return (double)((r->s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
-static int rng_int(rng_t *r, int n) { return n > 0 ? (int)(rng_u(r) * n) % n : 0; }
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -61,198 +34,7 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Splits one CSV line in place (RFC 4180 quotes, "" escapes). Returns the field count. */
-static int csv_split(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *w = p;
-        fields[n++] = w;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0')
-                    break;
-                if (*p == '"') {
-                    if (p[1] == '"') {
-                        *w++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            while (*p && *p != ',')
-                p++;
-        } else {
-            while (*p && *p != ',' && *p != '\r' && *p != '\n')
-                *w++ = *p++;
-        }
-        int more = *p == ',';
-        *w = '\0';
-        if (!more)
-            break;
-        p++;
-    }
-    return n;
-}
-
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"};
-    if (!dot)
-        return 0;
-    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot, ext[i]))
-            return 1;
-    return 0;
-}
-
-/* ---- the photo list ----------------------------------------------------------------------- */
-
-typedef struct {
-    char path[PATH_MAX];
-    int rotation; /* clockwise degrees that make the stored photo upright */
-    int test;     /* in the held-out split */
-    int folder;   /* index of its --data folder */
-} item;
-
-typedef struct {
-    item *v;
-    int n, cap;
-} item_list;
-
-static int list_add(item_list *l, const char *dir, const char *file, int rotation)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 256;
-        item *nv = realloc(l->v, sizeof *nv * cap);
-        if (!nv)
-            return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
-    item *it = &l->v[l->n++];
-    memset(it, 0, sizeof *it);
-    snprintf(it->path, sizeof it->path, "%s/%s", dir, file);
-    it->rotation = ((rotation % 360) + 360) % 360;
-    return 0;
-}
-
-/* Adds the upright photos of dir: labels.csv rows with up=1 (rotation by header), or every
- * image when there is no labels.csv (sorted, so the split is the same on every machine). */
-static pimg_status read_folder(const char *dir, item_list *l, pimg_error *err)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/labels.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        DIR *d = opendir(dir);
-        if (!d)
-            return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open folder", dir);
-        struct dirent *e;
-        int start = l->n;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.' && has_image_ext(e->d_name) && list_add(l, dir, e->d_name, 0)) {
-                closedir(d);
-                return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            }
-        closedir(d);
-        for (int i = start + 1; i < l->n; i++)
-            for (int j = i; j > start && strcmp(l->v[j - 1].path, l->v[j].path) > 0; j--) {
-                item t = l->v[j];
-                l->v[j] = l->v[j - 1];
-                l->v[j - 1] = t;
-            }
-        return PIMG_OK;
-    }
-    char line[8192];
-    char *fields[64];
-    int col_file = -1, col_up = -1, col_rot = -1, first = 1;
-    pimg_status st = PIMG_OK;
-    while (fgets(line, sizeof line, f)) {
-        int n = csv_split(line, fields, 64);
-        if (first) {
-            for (int i = 0; i < n; i++) {
-                if (!strcmp(fields[i], "file")) col_file = i;
-                else if (!strcmp(fields[i], "up")) col_up = i;
-                else if (!strcmp(fields[i], "rotation")) col_rot = i;
-            }
-            first = 0;
-            if (col_file < 0) {
-                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
-                break;
-            }
-            continue;
-        }
-        if (n <= col_file || !fields[col_file][0] || fields[col_file][0] == '#')
-            continue;
-        int up = col_up >= 0 && col_up < n ? atoi(fields[col_up]) : 1;
-        int rot = col_rot >= 0 && col_rot < n ? atoi(fields[col_rot]) : 0;
-        if (up != 1)
-            continue; /* no upright direction: no tilt to learn */
-        if (list_add(l, dir, fields[col_file], rot)) {
-            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            break;
-        }
-    }
-    fclose(f);
-    return st;
-}
-
-/* Marks round(frac * n) of the photos [start, end) as test, chosen by a shuffle seeded with
- * seed and salt. Each folder is split on its own, so adding a folder leaves the others' split
- * (and so their held-out scores) unchanged. */
-static int split_items(item_list *l, int start, int end, double frac, unsigned seed, unsigned salt)
-{
-    int n = end - start;
-    int *idx = malloc(sizeof(int) * (n > 0 ? n : 1));
-    if (!idx)
-        return -1;
-    for (int i = 0; i < n; i++)
-        idx[i] = start + i;
-    rng_t r;
-    rng_seed(&r, seed, 0x5e71, salt);
-    for (int i = n - 1; i > 0; i--) {
-        int j = rng_int(&r, i + 1);
-        int t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    int nt = (int)lround(frac * n);
-    for (int i = 0; i < n; i++)
-        l->v[idx[i]].test = i < nt;
-    free(idx);
-    return 0;
-}
-
 /* ---- tilted copies -------------------------------------------------------------------------- */
-
-/* Upright RGB tensor of a photo at the analysis size (the evaluation tilts 1024 px copies). */
-static pimg_status load_upright(const item *it, pimg_tensor **out, pimg_error *err)
-{
-    pimg_image *img = NULL;
-    pimg_tensor *t = NULL;
-    pimg_status st = pimg_image_load_file(it->path, NULL, &img, err);
-    if (!st)
-        st = pimg_image_tensor(img, PIMG_ANALYSIS_SIDE, &t, err);
-    pimg_image_free(img);
-    if (st)
-        return st;
-    if (it->rotation) {
-        pimg_tensor *r = pimg_tensor_rot90(t, it->rotation);
-        pimg_tensor_free(t);
-        if (!r)
-            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        t = r;
-    }
-    *out = t;
-    return PIMG_OK;
-}
 
 /* The photo turned counter-clockwise by ccw degrees (what levelling must undo with a clockwise
  * turn of ccw), cut to the largest inner rectangle less a pixel each side, JPEG q92 and decoded
@@ -315,7 +97,7 @@ typedef struct {
     int n;
 } example_set;
 
-static pimg_status build_set(const pimg_level_train_opts *o, item_list *l, example_set *s, pimg_error *err)
+static pimg_status build_set(const pimg_level_train_opts *o, pimg_photo_list *l, example_set *s, pimg_error *err)
 {
     s->v = calloc((size_t)l->n * o->copies, sizeof *s->v);
     s->n = 0;
@@ -325,16 +107,16 @@ static pimg_status build_set(const pimg_level_train_opts *o, item_list *l, examp
     for (int p = 0; p < l->n; p++) {
         pimg_tensor *up = NULL;
         pimg_error e = {0};
-        if (load_upright(&l->v[p], &up, &e)) {
+        if (pimg_photo_load(&l->v[p], PIMG_ANALYSIS_SIDE, &up, &e)) {
             pimg_progress_say(o->progress, o->progress_ud, "skipping %s: %s", l->v[p].path, e.msg);
             continue;
         }
         for (int k = 0; k < o->copies; k++) {
-            rng_t r;
-            rng_seed(&r, o->seed, (unsigned long long)p + 1, (unsigned long long)k + 1);
+            pimg_rng r;
+            pimg_rng_seed(&r, o->seed, (unsigned long long)p + 1, (unsigned long long)k + 1);
             /* As the evaluation: a quarter untilted (every fourth copy, so each photo has
              * some), the rest uniform in ±15°, rounded to 0.01°. */
-            double ang = k % 4 == 0 ? 0.0 : round((rng_u(&r) * 30.0 - 15.0) * 100.0) / 100.0;
+            double ang = k % 4 == 0 ? 0.0 : round((pimg_rng_u(&r) * 30.0 - 15.0) * 100.0) / 100.0;
             pimg_tensor *tc = NULL;
             pimg_status st = tilt_copy(up, ang, &tc, err);
             if (!st) {
@@ -386,7 +168,7 @@ static pimg_status dump_set(const example_set *s, const char *path, pimg_error *
     return PIMG_OK;
 }
 
-static pimg_status write_test_list(const item_list *l, const char *path, pimg_error *err)
+static pimg_status write_test_list(const pimg_photo_list *l, const char *path, pimg_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -628,7 +410,7 @@ static void answers(const double *post, int n, double min_conf, double snap, dou
 pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **out, cJSON **metrics,
                              pimg_error *err)
 {
-    item_list l = {0};
+    pimg_photo_list l = {0};
     example_set s = {0};
     feat_set fs = {0};
     int *tr = NULL, *te = NULL, *fold_tr = NULL, *fold_va = NULL;
@@ -638,12 +420,20 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
     pimg_status st = PIMG_OK;
     double t0 = now_s();
     for (int d = 0; d < o->n_data_dirs && !st; d++) {
-        int start = l.n;
-        if ((st = read_folder(o->data_dirs[d], &l, err)))
+        int start = l.n, kept = l.n;
+        if ((st = pimg_photos_read(o->data_dirs[d], "labels.csv", &l, err)))
             break;
         for (int i = start; i < l.n; i++)
-            l.v[i].folder = d;
-        if (split_items(&l, start, l.n, o->test_frac, o->seed, (unsigned)d))
+            if (l.v[i].up == 1) { /* no upright direction: no tilt to learn */
+                l.v[kept] = l.v[i];
+                l.v[kept++].folder = d;
+            }
+        l.n = kept;
+        /* each folder is split on its own, so adding a folder leaves the others' split (and
+         * so their held-out scores) unchanged */
+        pimg_rng r;
+        pimg_rng_seed(&r, o->seed, 0x5e71, (unsigned)d);
+        if (pimg_photos_split(&l, start, l.n, o->test_frac, &r))
             st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
     if (st)
@@ -806,7 +596,7 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
         cJSON_AddItemToObject(met, "test_never_answer", scores_json(score_answers(&s, te, nte, ans)));
     }
 done:
-    free(l.v);
+    pimg_photo_list_free(&l);
     free(s.v);
     free(fs.feat);
     free(fs.label);

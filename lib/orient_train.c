@@ -7,19 +7,18 @@
  * rand() for their internal folds, so we seed it for reproducible models. */
 #include "orient_train.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <vips/vips.h>
 
+#include "dataset.h"
 #include "image.h"
 #include "level_internal.h"
 #include "orient_internal.h"
@@ -40,31 +39,6 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-typedef struct {
-    unsigned long long s;
-} rng_t;
-
-static void rng_seed(rng_t *r, unsigned long long a, unsigned long long b, unsigned long long c)
-{
-    /* splitmix64 over the three inputs: independent streams per photo and variant. */
-    unsigned long long z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^
-                           (c + 0x94D049BB133111EBULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    r->s = (z ^ (z >> 31)) | 1;
-}
-
-static double rng_u(rng_t *r)
-{
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return (double)((r->s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
-static double rng_range(rng_t *r, double lo, double hi) { return lo + (hi - lo) * rng_u(r); }
-static int rng_int(rng_t *r, int n) { return n > 0 ? (int)(rng_u(r) * n) % n : 0; }
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -75,194 +49,7 @@ static double now_s(void)
 
 static void silent_print(const char *s) { (void)s; }
 
-/* Splits one CSV line in place (RFC 4180 quotes, "" escapes). Returns the field count. */
-static int csv_split(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *w = p;
-        fields[n++] = w;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0')
-                    break;
-                if (*p == '"') {
-                    if (p[1] == '"') {
-                        *w++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            while (*p && *p != ',')
-                p++;
-        } else {
-            while (*p && *p != ',' && *p != '\r' && *p != '\n')
-                *w++ = *p++;
-        }
-        int more = *p == ',';
-        *w = '\0';
-        if (!more)
-            break;
-        p++;
-    }
-    return n;
-}
-
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".avif"};
-    if (!dot)
-        return 0;
-    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot, ext[i]))
-            return 1;
-    return 0;
-}
-
-/* ---- the photo and object lists ------------------------------------------------------- */
-
-typedef struct {
-    char path[PATH_MAX];
-    int rotation; /* clockwise degrees that make the stored photo upright */
-    int up;       /* has an upright direction */
-    int test;     /* in the held-out split */
-} item;
-
-typedef struct {
-    item *v;
-    int n, cap;
-} item_list;
-
-static int list_add(item_list *l, const char *dir, const char *file, int up, int rotation)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 256;
-        item *nv = realloc(l->v, sizeof *nv * cap);
-        if (!nv)
-            return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
-    item *it = &l->v[l->n++];
-    memset(it, 0, sizeof *it);
-    snprintf(it->path, sizeof it->path, "%s/%s", dir, file);
-    it->up = up;
-    it->rotation = ((rotation % 360) + 360) % 360;
-    return 0;
-}
-
-/* Reads dir/csv_name (columns file, up, rotation by header); without it, lists every image
- * in dir as upright. */
-static pimg_status read_folder(const char *dir, const char *csv_name, item_list *l, pimg_error *err)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, csv_name);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        DIR *d = opendir(dir);
-        if (!d)
-            return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open folder", dir);
-        struct dirent *e;
-        int start = l->n;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.' && has_image_ext(e->d_name) && list_add(l, dir, e->d_name, 1, 0)) {
-                closedir(d);
-                return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            }
-        closedir(d);
-        /* readdir order is arbitrary: sort so the split is the same on every machine. */
-        for (int i = start + 1; i < l->n; i++)
-            for (int j = i; j > start && strcmp(l->v[j - 1].path, l->v[j].path) > 0; j--) {
-                item t = l->v[j];
-                l->v[j] = l->v[j - 1];
-                l->v[j - 1] = t;
-            }
-        return PIMG_OK;
-    }
-    char line[8192];
-    char *fields[64];
-    int col_file = -1, col_up = -1, col_rot = -1, first = 1;
-    pimg_status st = PIMG_OK;
-    while (fgets(line, sizeof line, f)) {
-        int n = csv_split(line, fields, 64);
-        if (first) {
-            for (int i = 0; i < n; i++) {
-                if (!strcmp(fields[i], "file")) col_file = i;
-                else if (!strcmp(fields[i], "up")) col_up = i;
-                else if (!strcmp(fields[i], "rotation")) col_rot = i;
-            }
-            first = 0;
-            if (col_file < 0) {
-                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
-                break;
-            }
-            continue;
-        }
-        if (n <= col_file || !fields[col_file][0] || fields[col_file][0] == '#')
-            continue;
-        int up = col_up >= 0 && col_up < n ? atoi(fields[col_up]) : 1;
-        int rot = col_rot >= 0 && col_rot < n ? atoi(fields[col_rot]) : 0;
-        if (list_add(l, dir, fields[col_file], up, rot)) {
-            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            break;
-        }
-    }
-    fclose(f);
-    return st;
-}
-
-/* Marks round(frac * n) items as test, chosen by a seeded shuffle. */
-static void split_items(item_list *l, double frac, unsigned seed, unsigned salt)
-{
-    int *idx = malloc(sizeof(int) * (l->n ? l->n : 1));
-    if (!idx)
-        return;
-    for (int i = 0; i < l->n; i++)
-        idx[i] = i;
-    rng_t r;
-    rng_seed(&r, seed, salt, 0);
-    for (int i = l->n - 1; i > 0; i--) {
-        int j = rng_int(&r, i + 1);
-        int t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    int nt = (int)lround(frac * l->n);
-    for (int i = 0; i < l->n; i++)
-        l->v[idx[i]].test = i < nt;
-    free(idx);
-}
-
 /* ---- images --------------------------------------------------------------------------- */
-
-/* Upright RGB tensor of a photo at most side px. */
-static pimg_status load_photo(const item *it, int side, pimg_tensor **out, pimg_error *err)
-{
-    pimg_image *img = NULL;
-    pimg_tensor *t = NULL;
-    pimg_status st = pimg_image_load_file(it->path, NULL, &img, err);
-    if (!st)
-        st = pimg_image_tensor(img, side, &t, err);
-    pimg_image_free(img);
-    if (st)
-        return st;
-    if (it->rotation) {
-        pimg_tensor *r = pimg_tensor_rot90(t, it->rotation);
-        pimg_tensor_free(t);
-        if (!r)
-            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        t = r;
-    }
-    *out = t;
-    return PIMG_OK;
-}
 
 /* RGBA tensor (0..1, alpha last) of a cut-out at most side px. */
 static pimg_status load_cutout(const char *path, int side, pimg_tensor **out, pimg_error *err)
@@ -338,18 +125,18 @@ static void mirror(pimg_tensor *t)
 /* One augmented copy of an upright tensor (consumed): v 0 is unchanged, v 1 mirrored, later
  * ones random mirror / small tilt with inner crop / crop / brightness-contrast. The result is
  * still upright. Returns NULL on no memory. */
-static pimg_tensor *augment(pimg_tensor *t, int v, rng_t *r)
+static pimg_tensor *augment(pimg_tensor *t, int v, pimg_rng *r)
 {
     if (v == 0)
         return t;
-    if (v == 1 || rng_u(r) < 0.5)
+    if (v == 1 || pimg_rng_u(r) < 0.5)
         mirror(t);
     if (v == 1)
         return t;
-    if (rng_u(r) < 0.35) {
+    if (pimg_rng_u(r) < 0.35) {
         /* Small tilts: the levelling step runs after orientation, so tilted photos must still
          * read as upright. */
-        double deg = rng_range(r, -15, 15);
+        double deg = pimg_rng_range(r, -15, 15);
         pimg_tensor *rt = pimg_tensor_rotate(t, deg);
         pimg_tensor_free(t);
         if (!rt)
@@ -361,17 +148,17 @@ static pimg_tensor *augment(pimg_tensor *t, int v, rng_t *r)
         if (!t)
             return NULL;
     }
-    if (rng_u(r) < 0.5) {
-        int w = (int)(t->w * rng_range(r, 0.7, 1.0)), h = (int)(t->h * rng_range(r, 0.7, 1.0));
+    if (pimg_rng_u(r) < 0.5) {
+        int w = (int)(t->w * pimg_rng_range(r, 0.7, 1.0)), h = (int)(t->h * pimg_rng_range(r, 0.7, 1.0));
         if (w >= 16 && h >= 16) {
-            pimg_tensor *c = crop(t, rng_int(r, t->w - w + 1), rng_int(r, t->h - h + 1), w, h);
+            pimg_tensor *c = crop(t, pimg_rng_int(r, t->w - w + 1), pimg_rng_int(r, t->h - h + 1), w, h);
             pimg_tensor_free(t);
             if (!(t = c))
                 return NULL;
         }
     }
-    if (rng_u(r) < 0.5) {
-        float gain = (float)rng_range(r, 0.8, 1.2), bias = (float)rng_range(r, -0.06, 0.06);
+    if (pimg_rng_u(r) < 0.5) {
+        float gain = (float)pimg_rng_range(r, 0.8, 1.2), bias = (float)pimg_rng_range(r, -0.06, 0.06);
         long n = (long)t->w * t->h * t->c;
         for (long i = 0; i < n; i++) {
             float x = (t->data[i] - 0.5f) * gain + 0.5f + bias;
@@ -382,7 +169,7 @@ static pimg_tensor *augment(pimg_tensor *t, int v, rng_t *r)
 }
 
 /* Resizes src to cover w x h and crops a random window of that size. */
-static pimg_tensor *cover(const pimg_tensor *src, int w, int h, rng_t *r)
+static pimg_tensor *cover(const pimg_tensor *src, int w, int h, pimg_rng *r)
 {
     double s = fmax((double)w / src->w, (double)h / src->h);
     int sw = (int)ceil(src->w * s), sh = (int)ceil(src->h * s);
@@ -391,23 +178,23 @@ static pimg_tensor *cover(const pimg_tensor *src, int w, int h, rng_t *r)
     pimg_tensor *big = pimg_tensor_resize(src, sw, sh);
     if (!big)
         return NULL;
-    pimg_tensor *c = crop(big, rng_int(r, sw - w + 1), rng_int(r, sh - h + 1), w, h);
+    pimg_tensor *c = crop(big, pimg_rng_int(r, sw - w + 1), pimg_rng_int(r, sh - h + 1), w, h);
     pimg_tensor_free(big);
     return c;
 }
 
 /* A product shot: an upright cut-out on a plain studio background or an upright photo, with an
  * optional soft contact shadow below it. Returns NULL on no memory. */
-static pimg_tensor *composite(const pimg_tensor *obj, const pimg_tensor *bgphoto, rng_t *r)
+static pimg_tensor *composite(const pimg_tensor *obj, const pimg_tensor *bgphoto, pimg_rng *r)
 {
     static const int aspects[][2] = {{320, 240}, {240, 320}, {300, 300}, {320, 213}, {256, 320}};
-    int ai = rng_int(r, 5), W = aspects[ai][0], H = aspects[ai][1];
+    int ai = pimg_rng_int(r, 5), W = aspects[ai][0], H = aspects[ai][1];
     pimg_tensor *c;
     if (!bgphoto) {
         if (!(c = pimg_tensor_new(W, H, 3)))
             return NULL;
-        double base = rng_range(r, 0.75, 1.0), grad = rng_range(r, -0.08, 0.08);
-        double tint[3] = {rng_range(r, -0.04, 0.04), rng_range(r, -0.04, 0.04), rng_range(r, -0.04, 0.04)};
+        double base = pimg_rng_range(r, 0.75, 1.0), grad = pimg_rng_range(r, -0.08, 0.08);
+        double tint[3] = {pimg_rng_range(r, -0.04, 0.04), pimg_rng_range(r, -0.04, 0.04), pimg_rng_range(r, -0.04, 0.04)};
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
                 for (int k = 0; k < 3; k++) {
@@ -417,7 +204,7 @@ static pimg_tensor *composite(const pimg_tensor *obj, const pimg_tensor *bgphoto
     } else if (!(c = cover(bgphoto, W, H, r))) {
         return NULL;
     }
-    double frac = rng_range(r, 0.35, 0.9);
+    double frac = pimg_rng_range(r, 0.35, 0.9);
     double s = frac * fmin((double)W / obj->w, (double)H / obj->h);
     int ow = (int)fmax(8, obj->w * s), oh = (int)fmax(8, obj->h * s);
     if (ow > W) ow = W;
@@ -427,13 +214,13 @@ static pimg_tensor *composite(const pimg_tensor *obj, const pimg_tensor *bgphoto
         pimg_tensor_free(c);
         return NULL;
     }
-    if (rng_u(r) < 0.5)
+    if (pimg_rng_u(r) < 0.5)
         mirror(o);
-    int ox = rng_int(r, W - ow + 1), oy = rng_int(r, H - oh + 1);
-    if (rng_u(r) < 0.5) {
+    int ox = pimg_rng_int(r, W - ow + 1), oy = pimg_rng_int(r, H - oh + 1);
+    if (pimg_rng_u(r) < 0.5) {
         /* Contact shadow: the object's alpha shifted down a little, darkening what is below. */
-        int dy = (int)(oh * rng_range(r, 0.02, 0.06)) + 1, dx = (int)(ow * rng_range(r, -0.03, 0.03));
-        double dark = rng_range(r, 0.15, 0.4);
+        int dy = (int)(oh * pimg_rng_range(r, 0.02, 0.06)) + 1, dx = (int)(ow * pimg_rng_range(r, -0.03, 0.03));
+        double dark = pimg_rng_range(r, 0.15, 0.4);
         for (int y = 0; y < oh; y++)
             for (int x = 0; x < ow; x++) {
                 int cx = ox + x + dx, cy = oy + y + dy;
@@ -672,18 +459,24 @@ cJSON *pimg_orient_metrics(const int *truth, const int *pred, int n)
 
 static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, cJSON *info, pimg_error *err)
 {
-    item_list photos = {0}, objects = {0};
+    pimg_photo_list photos = {0}, objects = {0};
     pimg_tensor **bgs = NULL;
     int *bg_idx = NULL;
     pimg_status st = PIMG_OK;
     for (int d = 0; d < o->n_data_dirs && !st; d++)
-        st = read_folder(o->data_dirs[d], "labels.csv", &photos, err);
+        st = pimg_photos_read(o->data_dirs[d], "labels.csv", &photos, err);
     for (int d = 0; d < o->n_objects_dirs && !st; d++)
-        st = read_folder(o->objects_dirs[d], "objects.csv", &objects, err);
+        st = pimg_photos_read(o->objects_dirs[d], "objects.csv", &objects, err);
     if (st)
         goto out;
-    split_items(&photos, o->test_frac, o->seed, 1);
-    split_items(&objects, o->test_frac, o->seed, 2);
+    pimg_rng r1, r2;
+    pimg_rng_seed(&r1, o->seed, 1, 0);
+    pimg_rng_seed(&r2, o->seed, 2, 0);
+    if (pimg_photos_split(&photos, 0, photos.n, o->test_frac, &r1) ||
+        pimg_photos_split(&objects, 0, objects.n, o->test_frac, &r2)) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     int n_up = 0, n_up_test = 0;
     for (int i = 0; i < photos.n; i++)
         if (photos.v[i].up) {
@@ -704,19 +497,19 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
     int done = 0, skipped = 0;
     double t0 = now_s();
     for (int i = 0; i < photos.n; i++) {
-        const item *it = &photos.v[i];
+        const pimg_photo *it = &photos.v[i];
         if (!it->up)
             continue;
         pimg_tensor *t = NULL;
         pimg_error e = {0};
-        if (load_photo(it, o->work_side, &t, &e)) {
+        if (pimg_photo_load(it, o->work_side, &t, &e)) {
             skipped++;
             pimg_progress_say(o->progress, o->progress_ud, "skipping %s: %s", it->path, e.msg);
             continue;
         }
         for (int v = 0; v < o->variants && !st; v++) {
-            rng_t r;
-            rng_seed(&r, o->seed, (unsigned long long)i + 1000, v);
+            pimg_rng r;
+            pimg_rng_seed(&r, o->seed, (unsigned long long)i + 1000, v);
             pimg_tensor *a = pimg_tensor_copy(t);
             if (a)
                 a = augment(a, v, &r);
@@ -758,15 +551,15 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
                     bg_idx[nb++] = i;
             int want = (int)lround(o->composites * (split ? o->test_frac : 1.0 - o->test_frac));
             for (int c = 0; c < want && no && !st; c++) {
-                rng_t r;
-                rng_seed(&r, o->seed, 7777 + split, c);
-                int pick = rng_int(&r, no), oi = -1;
+                pimg_rng r;
+                pimg_rng_seed(&r, o->seed, 7777 + split, c);
+                int pick = pimg_rng_int(&r, no), oi = -1;
                 for (int i = 0; i < objects.n; i++)
                     if (cut[i] && objects.v[i].test == split && pick-- == 0) {
                         oi = i;
                         break;
                     }
-                const pimg_tensor *bg = nb && rng_u(&r) < 0.5 ? bgs[bg_idx[rng_int(&r, nb)]] : NULL;
+                const pimg_tensor *bg = nb && pimg_rng_u(&r) < 0.5 ? bgs[bg_idx[pimg_rng_int(&r, nb)]] : NULL;
                 pimg_tensor *cp = composite(cut[oi], bg, &r);
                 if (cp)
                     cp = augment(cp, 2 + c % 4, &r);
@@ -802,8 +595,8 @@ out:
             pimg_tensor_free(bgs[i]);
     free(bgs);
     free(bg_idx);
-    free(photos.v);
-    free(objects.v);
+    pimg_photo_list_free(&photos);
+    pimg_photo_list_free(&objects);
     return st;
 }
 
@@ -971,9 +764,9 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         goto out;
     }
     for (int i = 0; i < set.n; i++) {
-        rng_t r;
-        rng_seed(&r, o->seed, 99, (unsigned long long)set.v[i].group);
-        fold[i] = rng_int(&r, o->folds);
+        pimg_rng r;
+        pimg_rng_seed(&r, o->seed, 99, (unsigned long long)set.v[i].group);
+        fold[i] = pimg_rng_int(&r, o->folds);
     }
     /* Grid search: for each gamma raise C while the validation error improves; move to the next
      * gamma while the best error improves; never more than max_iter points. */
@@ -1142,12 +935,12 @@ out:
 pimg_status pimg_orient_evaluate(const pimg_orient_model *m, const char *const *dirs, int n_dirs,
                                  pimg_progress_fn progress_fn, void *ud, cJSON **metrics, pimg_error *err)
 {
-    item_list photos = {0};
+    pimg_photo_list photos = {0};
     pimg_status st = PIMG_OK;
     for (int d = 0; d < n_dirs && !st; d++)
-        st = read_folder(dirs[d], "labels.csv", &photos, err);
+        st = pimg_photos_read(dirs[d], "labels.csv", &photos, err);
     if (st) {
-        free(photos.v);
+        pimg_photo_list_free(&photos);
         return st;
     }
     int *truth = malloc(sizeof(int) * 4 * (photos.n ? photos.n : 1));
@@ -1162,7 +955,7 @@ pimg_status pimg_orient_evaluate(const pimg_orient_model *m, const char *const *
             continue;
         pimg_tensor *t = NULL;
         pimg_error e = {0};
-        if (load_photo(&photos.v[i], PIMG_ANALYSIS_SIDE, &t, &e)) {
+        if (pimg_photo_load(&photos.v[i], PIMG_ANALYSIS_SIDE, &t, &e)) {
             skipped++;
             continue;
         }
@@ -1199,6 +992,6 @@ pimg_status pimg_orient_evaluate(const pimg_orient_model *m, const char *const *
 out:
     free(truth);
     free(pred);
-    free(photos.v);
+    pimg_photo_list_free(&photos);
     return st;
 }

@@ -1,0 +1,216 @@
+/* dataset.c — photo folders for the trainers (labels.csv or a plain folder), seeded splits and
+ * random numbers (see dataset.h). One copy for the orientation, levelling and other trainers, so
+ * that they read the data sets the same way. */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "image.h"
+
+void pimg_rng_seed(pimg_rng *r, unsigned long long a, unsigned long long b, unsigned long long c)
+{
+    unsigned long long z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^
+                           (c + 0x94D049BB133111EBULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    r->s = (z ^ (z >> 31)) | 1; /* xorshift must not start at 0 */
+}
+
+double pimg_rng_u(pimg_rng *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return (double)((r->s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+double pimg_rng_range(pimg_rng *r, double lo, double hi) { return lo + (hi - lo) * pimg_rng_u(r); }
+
+int pimg_rng_int(pimg_rng *r, int n) { return n > 0 ? (int)(pimg_rng_u(r) * n) % n : 0; }
+
+int pimg_csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *w = p;
+        fields[n++] = w;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (*p == '\0')
+                    break;
+                if (*p == '"') {
+                    if (p[1] == '"') {
+                        *w++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *w++ = *p++;
+            }
+            while (*p && *p != ',')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n')
+                *w++ = *p++;
+        }
+        int more = *p == ',';
+        *w = '\0';
+        if (!more)
+            break;
+        p++;
+    }
+    return n;
+}
+
+int pimg_has_image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".avif"};
+    if (!dot)
+        return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i]))
+            return 1;
+    return 0;
+}
+
+static int list_add(pimg_photo_list *l, const char *dir, const char *file, int up, int rotation)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 256;
+        pimg_photo *nv = realloc(l->v, sizeof *nv * cap);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    pimg_photo *p = &l->v[l->n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->path, sizeof p->path, "%s/%s", dir, file);
+    p->up = up;
+    p->rotation = ((rotation % 360) + 360) % 360;
+    return 0;
+}
+
+static pimg_status read_plain_folder(const char *dir, pimg_photo_list *l, pimg_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open folder", dir);
+    struct dirent *e;
+    int start = l->n;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && pimg_has_image_ext(e->d_name) && list_add(l, dir, e->d_name, 1, 0)) {
+            closedir(d);
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        }
+    closedir(d);
+    /* readdir order is arbitrary: sort so the split is the same on every machine. */
+    for (int i = start + 1; i < l->n; i++)
+        for (int j = i; j > start && strcmp(l->v[j - 1].path, l->v[j].path) > 0; j--) {
+            pimg_photo t = l->v[j];
+            l->v[j] = l->v[j - 1];
+            l->v[j - 1] = t;
+        }
+    return PIMG_OK;
+}
+
+pimg_status pimg_photos_read(const char *dir, const char *csv_name, pimg_photo_list *l, pimg_error *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, csv_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return read_plain_folder(dir, l, err);
+    char line[8192];
+    char *fields[64];
+    int col_file = -1, col_up = -1, col_rot = -1, first = 1;
+    pimg_status st = PIMG_OK;
+    while (fgets(line, sizeof line, f)) {
+        int n = pimg_csv_split(line, fields, 64);
+        if (first) {
+            for (int i = 0; i < n; i++) {
+                if (!strcmp(fields[i], "file"))
+                    col_file = i;
+                else if (!strcmp(fields[i], "up"))
+                    col_up = i;
+                else if (!strcmp(fields[i], "rotation"))
+                    col_rot = i;
+            }
+            first = 0;
+            if (col_file < 0) {
+                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
+                break;
+            }
+            continue;
+        }
+        if (n <= col_file || !fields[col_file][0] || fields[col_file][0] == '#')
+            continue;
+        int up = col_up >= 0 && col_up < n ? atoi(fields[col_up]) : 1;
+        int rot = col_rot >= 0 && col_rot < n ? atoi(fields[col_rot]) : 0;
+        if (list_add(l, dir, fields[col_file], up, rot)) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+    }
+    fclose(f);
+    return st;
+}
+
+void pimg_photo_list_free(pimg_photo_list *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+int pimg_photos_split(pimg_photo_list *l, int start, int end, double frac, pimg_rng *r)
+{
+    int n = end - start;
+    int *idx = malloc(sizeof(int) * (n > 0 ? n : 1));
+    if (!idx)
+        return -1;
+    for (int i = 0; i < n; i++)
+        idx[i] = start + i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = pimg_rng_int(r, i + 1);
+        int t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    int nt = (int)lround(frac * n);
+    for (int i = 0; i < n; i++)
+        l->v[idx[i]].test = i < nt;
+    free(idx);
+    return 0;
+}
+
+pimg_status pimg_photo_load(const pimg_photo *p, int side, pimg_tensor **out, pimg_error *err)
+{
+    pimg_image *img = NULL;
+    pimg_tensor *t = NULL;
+    pimg_status st = pimg_image_load_file(p->path, NULL, &img, err);
+    if (!st)
+        st = pimg_image_tensor(img, side, &t, err);
+    pimg_image_free(img);
+    if (st)
+        return st;
+    if (p->rotation) {
+        pimg_tensor *r = pimg_tensor_rot90(t, p->rotation);
+        pimg_tensor_free(t);
+        if (!r)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        t = r;
+    }
+    *out = t;
+    return PIMG_OK;
+}

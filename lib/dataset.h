@@ -1,0 +1,59 @@
+/* dataset.h — the photo folders the trainers read, and the seeded random numbers they share.
+ *
+ * A folder is DIR/labels.csv (the data sets' format: columns file, up, rotation found by the
+ * header, other columns ignored) or, without one, every image in DIR, sorted so that a split is
+ * the same on every machine. Trainers must be reproducible: everything random here is seeded. */
+#ifndef PIMG_DATASET_H
+#define PIMG_DATASET_H
+
+#include <limits.h>
+
+#include "status.h"
+#include "tensor.h"
+
+/* xorshift64* seeded by splitmix64 over three inputs: independent streams per photo, copy... */
+typedef struct {
+    unsigned long long s;
+} pimg_rng;
+
+void pimg_rng_seed(pimg_rng *r, unsigned long long a, unsigned long long b, unsigned long long c);
+double pimg_rng_u(pimg_rng *r);                             /* uniform [0, 1) */
+double pimg_rng_range(pimg_rng *r, double lo, double hi);   /* uniform [lo, hi) */
+int pimg_rng_int(pimg_rng *r, int n);                       /* uniform 0..n-1 (0 when n <= 0) */
+
+/* Splits one CSV line in place (RFC 4180 quotes, "" escapes; the line end is dropped).
+ * fields point into line. Returns the field count (at most max). */
+int pimg_csv_split(char *line, char **fields, int max);
+
+/* 1 when name ends in an image extension the loaders accept. */
+int pimg_has_image_ext(const char *name);
+
+typedef struct {
+    char path[PATH_MAX];
+    int up;       /* has an upright direction (labels.csv `up`, 1 without the column) */
+    int rotation; /* clockwise degrees (0..270) that make the stored photo upright */
+    int test;     /* in the held-out split (set by the trainer) */
+    int folder;   /* index of its folder among the trainer's --data folders (set by the trainer) */
+} pimg_photo;
+
+typedef struct {
+    pimg_photo *v;
+    int n, cap;
+} pimg_photo_list;
+
+/* Appends the photos of dir: the rows of dir/csv_name, or every image of dir (as upright) when
+ * that file does not exist. IO when dir cannot be read, BAD_INPUT without a `file` column.
+ * Ownership: l->v grows with realloc; free with pimg_photo_list_free. */
+pimg_status pimg_photos_read(const char *dir, const char *csv_name, pimg_photo_list *l, pimg_error *err);
+
+void pimg_photo_list_free(pimg_photo_list *l);
+
+/* Marks round(frac * n) of the photos [start, end) as test and the others not, by a shuffle
+ * drawn from r. Returns -1 when out of memory (nothing marked). */
+int pimg_photos_split(pimg_photo_list *l, int start, int end, double frac, pimg_rng *r);
+
+/* The photo decoded as `pimg analyze` decodes an upload (shrink-on-load to at most side px),
+ * turned upright by its rotation. Ownership: *out on success, pimg_tensor_free. */
+pimg_status pimg_photo_load(const pimg_photo *p, int side, pimg_tensor **out, pimg_error *err);
+
+#endif
