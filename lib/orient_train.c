@@ -470,6 +470,7 @@ typedef struct {
 typedef struct {
     example *v;
     int n, cap;
+    FILE *thumbs; /* analysis only: 128x128 RGB8 upright thumbnails + log aspect per example */
 } example_set;
 
 static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, int test, int plain,
@@ -482,6 +483,20 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
             return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         s->v = nv;
         s->cap = cap;
+    }
+    if (s->thumbs) {
+        pimg_tensor *big = pimg_tensor_resize(upright, 128, 128);
+        if (!big)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        unsigned char buf[128 * 128 * 3];
+        for (int i = 0; i < 128 * 128 * 3; i++) {
+            float v = big->data[i] * 255.0f + 0.5f;
+            buf[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        float la = (float)log((double)upright->w / upright->h);
+        fwrite(buf, sizeof buf, 1, s->thumbs);
+        fwrite(&la, sizeof la, 1, s->thumbs);
+        pimg_tensor_free(big);
     }
     pimg_tensor *thumb = pimg_orient_thumb(upright);
     if (!thumb)
@@ -942,7 +957,15 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "bad training options");
         goto out;
     }
-    if ((st = build_set(o, &set, info, err)))
+    char tpath[1024];
+    if (o->dump_path) {
+        snprintf(tpath, sizeof tpath, "%s.thumbs", o->dump_path);
+        set.thumbs = fopen(tpath, "wb");
+    }
+    st = build_set(o, &set, info, err);
+    if (set.thumbs)
+        fclose(set.thumbs);
+    if (st)
         goto out;
     if (o->dump_path) {
         /* Raw little-endian dump for offline analysis: n, nfeat, then per example group, test,

@@ -48,7 +48,8 @@ static const char train_help[] =
     "  --max-iter N        most grid points tried (default 8)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
     "  --turn-margin F     added to that threshold (default 0.02)\n"
-    "  --dump-features F   only write the examples' features to F (for analysis) and stop\n";
+    "  --dump-features F   only write the examples' features to F and their 128 px upright\n"
+    "                      thumbnails to F.thumbs (for analysis), and stop\n";
 
 enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL };
 
