@@ -82,6 +82,13 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
+    if (j && pimg_ofv_is_model_file(path)) {
+        const cJSON *dec = cJSON_GetObjectItemCaseSensitive(j, "decision");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(dec, "min_turn_prob");
+        m->min_turn_prob = cJSON_IsNumber(mt) ? mt->valuedouble : PIMG_ORIENT_DEFAULT_MIN_TURN;
+        st = pimg_ofv_read(path, &m->fv, err);
+        goto out;
+    }
     const cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(feat, "count");
     if (!j || !cJSON_IsNumber(nf) || nf->valueint != PIMG_ORIENT_NFEAT ||
@@ -135,6 +142,7 @@ void pimg_orient_model_free(pimg_orient_model *m)
         svm_free_and_destroy_model(&m->svm);
     pimg_orient_qsvm_free(m->qsvm);
     free(m->sv);
+    free(m->fv);
     free(m);
 }
 
@@ -314,8 +322,35 @@ void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotatio
     }
 }
 
+pimg_status pimg_orient_fv_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+                                     pimg_error *err)
+{
+    enum { N = PIMG_OFV_SIDE * PIMG_OFV_SIDE };
+    float *grey = malloc(sizeof(float) * (2 * N + PIMG_OFV_DIM));
+    if (!grey)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    float *turned = grey + N, *fv = turned + N;
+    double score[4] = {0};
+    pimg_status st = pimg_ofv_grey(t, grey, err);
+    for (int j = 0; j < 4 && !st; j++) {
+        pimg_ofv_turn(grey, j, turned);
+        if (!(st = pimg_ofv_encode(&m->fv->vocab, turned, fv, err))) {
+            double s = 0;
+            for (int d = 0; d < PIMG_OFV_DIM; d++)
+                s += (double)m->fv->w[d] * fv[d];
+            score[j] = s;
+        }
+    }
+    free(grey);
+    if (!st)
+        pimg_ofv_posterior(score, m->fv->temperature, post);
+    return st;
+}
+
 pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4], pimg_error *err)
 {
+    if (m->fv)
+        return pimg_orient_fv_posterior(m, t, post, err);
     pimg_tensor *thumb = pimg_orient_thumb(t);
     if (!thumb)
         return pimg_error_set(err, t && t->c == 3 ? PIMG_ERR_NOMEM : PIMG_ERR_BAD_INPUT,
@@ -365,9 +400,9 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
 {
     char cpath[4096];
     pimg_orient_card_path(svm_path, cpath, sizeof cpath);
-    if (!m->qsvm)
+    if (!m->qsvm && !m->fv)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "model has no stored form");
-    pimg_status wst = pimg_orient_qsvm_write(m->qsvm, svm_path, err);
+    pimg_status wst = m->fv ? pimg_ofv_write(m->fv, svm_path, err) : pimg_orient_qsvm_write(m->qsvm, svm_path, err);
     if (wst)
         return wst;
     cJSON *j = card ? cJSON_Duplicate(card, 1) : cJSON_CreateObject();
@@ -376,6 +411,13 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON *dec = cJSON_AddObjectToObject(j, "decision");
     cJSON_AddNumberToObject(dec, "min_turn_prob", m->min_turn_prob);
     cJSON *f = cJSON_AddObjectToObject(j, "features");
+    if (m->fv) {
+        cJSON_AddStringToObject(f, "kind", "VLFeat dense SIFT (step 8, bins 4 and 6) on a 128x128 grey thumbnail, "
+                                           "root-SIFT, PCA 32, Fisher vector over a 32-component GMM, pooled "
+                                           "over whole + 3 rows + 3 columns; linear upright score per turn");
+        cJSON_AddNumberToObject(f, "count", PIMG_OFV_DIM);
+        cJSON_AddNumberToObject(f, "temperature", m->fv->temperature);
+    } else {
     char kind[160];
     snprintf(kind, sizeof kind, "Lab colour moments %dx%d grid + VLFeat UoCTTI HOG (cell %d) on a %dx%d thumbnail + log aspect",
              PIMG_ORIENT_GRID, PIMG_ORIENT_GRID, PIMG_ORIENT_HOG_CELL, PIMG_ORIENT_THUMB, PIMG_ORIENT_THUMB);
@@ -383,6 +425,7 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_NFEAT);
     cJSON_AddItemToObject(f, "mean", float_array(m->mean, PIMG_ORIENT_NFEAT));
     cJSON_AddItemToObject(f, "scale", float_array(m->scale, PIMG_ORIENT_NFEAT));
+    }
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     if (!s)

@@ -17,6 +17,8 @@
 #include "status.h"
 
 
+enum { PIMG_ORIENT_METHOD_RBF = 0, PIMG_ORIENT_METHOD_FV = 1 };
+
 typedef struct {
     const char *const *data_dirs; /* folders of photos (labels.csv optional) */
     int n_data_dirs;
@@ -32,6 +34,8 @@ typedef struct {
     double turn_margin;           /* added to that threshold: the final model, trained on all folds,
                                    * is more confident than the fold models were */
     int work_side;                /* longest side photos are loaded at for augmentation */
+    int method;                   /* PIMG_ORIENT_METHOD_RBF (colour moments + HOG, RBF SVM) or
+                                   * PIMG_ORIENT_METHOD_FV (dense SIFT Fisher vectors, ranking) */
     const char *dump_path;        /* if set: write the example features there and stop (analysis) */
     pimg_progress_fn progress;    /* may be NULL */
     void *progress_ud;

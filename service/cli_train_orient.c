@@ -48,10 +48,12 @@ static const char train_help[] =
     "  --max-iter N        most grid points tried (default 8)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
     "  --turn-margin F     added to that threshold (default 0.02)\n"
+    "  --method M          rbf: colour moments + HOG, RBF SVM (default); fv: dense SIFT Fisher\n"
+    "                      vectors, linear ranking of the four turns\n"
     "  --dump-features F   only write the examples' features to F and their 128 px upright\n"
     "                      thumbnails to F.thumbs (for analysis), and stop\n";
 
-enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL };
+enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL, O_METHOD };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},           {"data", required_argument, NULL, O_DATA},
@@ -61,6 +63,7 @@ static const struct option opts[] = {
     {"folds", required_argument, NULL, O_FOLDS}, {"max-iter", required_argument, NULL, O_ITER},
     {"max-false-turn", required_argument, NULL, O_FT}, {"model", required_argument, NULL, O_MODEL},
     {"turn-margin", required_argument, NULL, O_MARGIN}, {"dump-features", required_argument, NULL, O_DUMP},
+    {"method", required_argument, NULL, O_METHOD},
     {NULL, 0, NULL, 0},
 };
 
@@ -106,6 +109,16 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
         case O_MARGIN: if (num(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
         case O_DUMP: o.dump_path = optarg; break;
+        case O_METHOD:
+            if (!strcmp(optarg, "rbf"))
+                o.method = PIMG_ORIENT_METHOD_RBF;
+            else if (!strcmp(optarg, "fv"))
+                o.method = PIMG_ORIENT_METHOD_FV;
+            else {
+                fprintf(stderr, "pimg train orient: --method is rbf or fv\n");
+                return 2;
+            }
+            break;
         default: fputs(train_help, stderr); return 2;
         }
     }
