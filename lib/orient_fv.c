@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include <vl/dsift.h>
-#include <vl/fisher.h>
 #include <vl/generic.h>
 #include <vl/gmm.h>
 #include <vl/random.h>
@@ -99,40 +98,101 @@ static int band(float c)
     return b < 0 ? 0 : b > 2 ? 2 : b;
 }
 
+/* Fisher vector of the projected descriptors pj (n x D) pooled over the seven regions, as
+ * VLFeat's vl_fisher_encode with VL_FISHER_FLAG_IMPROVED computes it per region — but the GMM
+ * posteriors of each descriptor are computed once and its statistics added to the three regions
+ * it lies in (whole, its row, its column), which is ~4x faster than one VLFeat call per region.
+ * Layout per region: for each component k, D mean terms then D variance terms. */
+static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *xy, int n, float *fv)
+{
+    double lconst[K], isd[K * D];
+    for (int k = 0; k < K; k++) {
+        double s = log(v->priors[k] > 1e-30 ? v->priors[k] : 1e-30);
+        for (int d = 0; d < D; d++) {
+            s -= 0.5 * log(2 * M_PI * v->covs[k * D + d]);
+            isd[k * D + d] = 1.0 / sqrt(v->covs[k * D + d]);
+        }
+        lconst[k] = s;
+    }
+    memset(fv, 0, sizeof(float) * PIMG_OFV_DIM);
+    double *acc = calloc(PIMG_OFV_DIM, sizeof(double));
+    if (!acc)
+        return -1;
+    int cnt[PIMG_OFV_NREG] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *x = pj + (size_t)i * D;
+        double lp[K], mx = -1e300, sum = 0;
+        for (int k = 0; k < K; k++) {
+            double s = lconst[k];
+            for (int d = 0; d < D; d++) {
+                double z = (x[d] - v->means[k * D + d]) * isd[k * D + d];
+                s -= 0.5 * z * z;
+            }
+            lp[k] = s;
+            if (s > mx)
+                mx = s;
+        }
+        for (int k = 0; k < K; k++)
+            sum += lp[k] = exp(lp[k] - mx);
+        int reg[3] = {0, 1 + band(xy[2 * i + 1]), 4 + band(xy[2 * i])};
+        for (int r = 0; r < 3; r++)
+            cnt[reg[r]]++;
+        for (int k = 0; k < K; k++) {
+            double q = lp[k] / sum;
+            if (q < 1e-6)
+                continue;
+            double z[D];
+            for (int d = 0; d < D; d++)
+                z[d] = (x[d] - v->means[k * D + d]) * isd[k * D + d];
+            for (int r = 0; r < 3; r++) {
+                double *a = acc + (size_t)reg[r] * PIMG_OFV_REGDIM + (size_t)k * 2 * D;
+                for (int d = 0; d < D; d++) {
+                    a[d] += q * z[d];
+                    a[D + d] += q * (z[d] * z[d] - 1);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < PIMG_OFV_NREG; r++) {
+        if (!cnt[r])
+            continue;
+        double *a = acc + (size_t)r * PIMG_OFV_REGDIM, nrm = 0;
+        for (int k = 0; k < K; k++) {
+            double su = 1.0 / (cnt[r] * sqrt(v->priors[k])), sv = 1.0 / (cnt[r] * sqrt(2 * v->priors[k]));
+            for (int d = 0; d < D; d++) {
+                a[k * 2 * D + d] *= su;
+                a[k * 2 * D + D + d] *= sv;
+            }
+        }
+        for (int j = 0; j < PIMG_OFV_REGDIM; j++) {
+            a[j] = a[j] < 0 ? -sqrt(-a[j]) : sqrt(a[j]); /* signed square root */
+            nrm += a[j] * a[j];
+        }
+        nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
+        for (int j = 0; j < PIMG_OFV_REGDIM; j++)
+            fv[(size_t)r * PIMG_OFV_REGDIM + j] = (float)(a[j] * nrm);
+    }
+    free(acc);
+    return 0;
+}
+
 pimg_status pimg_ofv_encode(const pimg_ofv_vocab *v, const float *grey, float *fv, pimg_error *err)
 {
     float *desc = malloc(sizeof(float) * PIMG_OFV_MAX_DESC * (PIMG_OFV_SIFT + 2 + D));
-    float *pj = NULL, *buf = NULL;
     if (!desc)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     float *xy = desc + PIMG_OFV_MAX_DESC * PIMG_OFV_SIFT;
-    pj = xy + 2 * PIMG_OFV_MAX_DESC;
-    buf = malloc(sizeof(float) * PIMG_OFV_MAX_DESC * D);
-    int n = buf ? pimg_ofv_descriptors(grey, desc, xy) : -1;
+    float *pj = xy + 2 * PIMG_OFV_MAX_DESC;
+    int n = pimg_ofv_descriptors(grey, desc, xy);
     if (n <= 0) {
         free(desc);
-        free(buf);
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++)
         project(v, desc + i * PIMG_OFV_SIFT, pj + i * D);
-    for (int r = 0; r < PIMG_OFV_NREG; r++) {
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            int in = r == 0 || (r <= 3 && band(xy[2 * i + 1]) == r - 1) || (r > 3 && band(xy[2 * i]) == r - 4);
-            if (in)
-                memcpy(buf + (size_t)m++ * D, pj + (size_t)i * D, sizeof(float) * D);
-        }
-        float *out = fv + (size_t)r * PIMG_OFV_REGDIM;
-        if (m)
-            vl_fisher_encode(out, VL_TYPE_FLOAT, v->means, D, K, v->covs, v->priors, buf, m,
-                             VL_FISHER_FLAG_IMPROVED);
-        else
-            memset(out, 0, sizeof(float) * PIMG_OFV_REGDIM);
-    }
+    int bad = fisher_bands(v, pj, xy, n, fv);
     free(desc);
-    free(buf);
-    return PIMG_OK;
+    return bad ? pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory") : PIMG_OK;
 }
 
 void pimg_ofv_posterior(const double score[4], double temperature, double post[4])
