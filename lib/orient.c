@@ -82,11 +82,11 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (j && pimg_ofv_is_model_file(path)) {
+    if (j && pimg_orient_fv_is_model_file(path)) {
         const cJSON *dec = cJSON_GetObjectItemCaseSensitive(j, "decision");
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(dec, "min_turn_prob");
         m->min_turn_prob = cJSON_IsNumber(mt) ? mt->valuedouble : PIMG_ORIENT_DEFAULT_MIN_TURN;
-        st = pimg_ofv_read(path, &m->fv, err);
+        st = pimg_orient_fv_read(path, &m->fv, err);
         goto out;
     }
     const cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
@@ -322,35 +322,40 @@ void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotatio
     }
 }
 
-pimg_status pimg_orient_fv_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+pimg_status pimg_orient_fv_model_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
                                      pimg_error *err)
 {
-    enum { N = PIMG_OFV_SIDE * PIMG_OFV_SIDE };
-    float *grey = malloc(sizeof(float) * (2 * N + PIMG_OFV_DIM));
+    enum { N = PIMG_ORIENT_FV_SIDE * PIMG_ORIENT_FV_SIDE, DESC = PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT };
+    /* Dense SIFT once; the three turned versions permute those descriptors (exact, 4x cheaper). */
+    float *grey = malloc(sizeof(float) * (N + 2 * DESC + 4 * PIMG_ORIENT_FV_MAX_DESC + PIMG_ORIENT_FV_DIM));
     if (!grey)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    float *turned = grey + N, *fv = turned + N;
+    float *desc = grey + N, *tdesc = desc + DESC, *xy = tdesc + DESC, *txy = xy + 2 * PIMG_ORIENT_FV_MAX_DESC;
+    float *fv = txy + 2 * PIMG_ORIENT_FV_MAX_DESC;
     double score[4] = {0};
-    pimg_status st = pimg_ofv_grey(t, grey, err);
+    pimg_status st = pimg_orient_fv_grey(t, grey, err);
+    int n = st ? 0 : pimg_orient_fv_descriptors(grey, desc, xy);
+    if (!st && n <= 0)
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
     for (int j = 0; j < 4 && !st; j++) {
-        pimg_ofv_turn(grey, j, turned);
-        if (!(st = pimg_ofv_encode(&m->fv->vocab, turned, fv, err))) {
+        pimg_orient_fv_turn_descriptors(desc, xy, n, j, tdesc, txy);
+        if (!(st = pimg_orient_fv_encode_desc(&m->fv->vocab, tdesc, txy, n, fv, err))) {
             double s = 0;
-            for (int d = 0; d < PIMG_OFV_DIM; d++)
+            for (int d = 0; d < PIMG_ORIENT_FV_DIM; d++)
                 s += (double)m->fv->w[d] * fv[d];
             score[j] = s;
         }
     }
     free(grey);
     if (!st)
-        pimg_ofv_posterior(score, m->fv->temperature, post);
+        pimg_orient_fv_posterior(score, m->fv->temperature, post);
     return st;
 }
 
 pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4], pimg_error *err)
 {
     if (m->fv)
-        return pimg_orient_fv_posterior(m, t, post, err);
+        return pimg_orient_fv_model_posterior(m, t, post, err);
     pimg_tensor *thumb = pimg_orient_thumb(t);
     if (!thumb)
         return pimg_error_set(err, t && t->c == 3 ? PIMG_ERR_NOMEM : PIMG_ERR_BAD_INPUT,
@@ -402,7 +407,7 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     pimg_orient_card_path(svm_path, cpath, sizeof cpath);
     if (!m->qsvm && !m->fv)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "model has no stored form");
-    pimg_status wst = m->fv ? pimg_ofv_write(m->fv, svm_path, err) : pimg_orient_qsvm_write(m->qsvm, svm_path, err);
+    pimg_status wst = m->fv ? pimg_orient_fv_write(m->fv, svm_path, err) : pimg_orient_qsvm_write(m->qsvm, svm_path, err);
     if (wst)
         return wst;
     cJSON *j = card ? cJSON_Duplicate(card, 1) : cJSON_CreateObject();
@@ -415,7 +420,7 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
         cJSON_AddStringToObject(f, "kind", "VLFeat dense SIFT (step 8, bins 4 and 6) on a 128x128 grey thumbnail, "
                                            "root-SIFT, PCA 32, Fisher vector over a 32-component GMM, pooled "
                                            "over whole + 3 rows + 3 columns; linear upright score per turn");
-        cJSON_AddNumberToObject(f, "count", PIMG_OFV_DIM);
+        cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_FV_DIM);
         cJSON_AddNumberToObject(f, "temperature", m->fv->temperature);
     } else {
     char kind[160];

@@ -13,13 +13,13 @@
 #include <vl/gmm.h>
 #include <vl/random.h>
 
-#define S PIMG_OFV_SIDE
-#define D PIMG_OFV_PCA
-#define K PIMG_OFV_K
+#define S PIMG_ORIENT_FV_SIDE
+#define D PIMG_ORIENT_FV_PCA
+#define K PIMG_ORIENT_FV_K
 
 static const char MAGIC[8] = {'P', 'I', 'M', 'G', 'O', 'F', 'V', '1'};
 
-pimg_status pimg_ofv_grey(const pimg_tensor *t, float *grey, pimg_error *err)
+pimg_status pimg_orient_fv_grey(const pimg_tensor *t, float *grey, pimg_error *err)
 {
     if (!t || t->c != 3)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "orientation needs an RGB tensor");
@@ -34,7 +34,7 @@ pimg_status pimg_ofv_grey(const pimg_tensor *t, float *grey, pimg_error *err)
     return PIMG_OK;
 }
 
-void pimg_ofv_turn(const float *in, int j, float *out)
+void pimg_orient_fv_turn(const float *in, int j, float *out)
 {
     j = ((j % 4) + 4) % 4;
     for (int y = 0; y < S; y++)
@@ -42,37 +42,54 @@ void pimg_ofv_turn(const float *in, int j, float *out)
             /* Clockwise by one quarter: the output pixel (x, y) comes from (y, S-1-x). */
             int sx, sy;
             switch (j) {
-            case 0: sx = x; sy = y; break;
-            case 1: sx = y; sy = S - 1 - x; break;
-            case 2: sx = S - 1 - x; sy = S - 1 - y; break;
-            default: sx = S - 1 - y; sy = x; break;
+            case 0:
+                sx = x;
+                sy = y;
+                break;
+            case 1:
+                sx = y;
+                sy = S - 1 - x;
+                break;
+            case 2:
+                sx = S - 1 - x;
+                sy = S - 1 - y;
+                break;
+            default:
+                sx = S - 1 - y;
+                sy = x;
+                break;
             }
             out[y * S + x] = in[sy * S + sx];
         }
 }
 
-int pimg_ofv_descriptors(const float *grey, float *desc, float *xy)
+int pimg_orient_fv_descriptors(const float *grey, float *desc, float *xy)
 {
     /* Two scales: 4 and 6 px spatial bins (16 and 24 px patches), flat window (fast and, at
      * this size, as good as the Gaussian one). */
     static const int bins[2] = {4, 6};
+    /* Bounds that centre the grid on the thumbnail's centre (S - 1) / 2 = 64: keypoints at
+     * 8..120 (4 px bins) and 12..116 (6 px bins). */
+    static const int lo[2] = {2, 3}, hi[2] = {S - 3, S - 4};
     int n = 0;
     for (int s = 0; s < 2; s++) {
-        VlDsiftFilter *f = vl_dsift_new_basic(S, S, PIMG_OFV_STEP, bins[s]);
+        VlDsiftFilter *f = vl_dsift_new_basic(S, S, PIMG_ORIENT_FV_STEP, bins[s]);
         if (!f)
             return -1;
+        vl_dsift_set_bounds(f, lo[s], lo[s], hi[s], hi[s]);
         vl_dsift_set_flat_window(f, VL_TRUE);
         vl_dsift_process(f, grey);
         int nk = vl_dsift_get_keypoint_num(f);
         const float *d = vl_dsift_get_descriptors(f);
         const VlDsiftKeypoint *kp = vl_dsift_get_keypoints(f);
-        for (int i = 0; i < nk && n < PIMG_OFV_MAX_DESC; i++, n++) {
+        for (int i = 0; i < nk && n < PIMG_ORIENT_FV_MAX_DESC; i++, n++) {
             /* Root-SIFT: L1-normalise, then square root (Hellinger kernel under a dot product). */
             double sum = 0;
-            for (int b = 0; b < PIMG_OFV_SIFT; b++)
-                sum += d[i * PIMG_OFV_SIFT + b];
-            for (int b = 0; b < PIMG_OFV_SIFT; b++)
-                desc[n * PIMG_OFV_SIFT + b] = (float)sqrt(d[i * PIMG_OFV_SIFT + b] / (sum + 1e-9));
+            for (int b = 0; b < PIMG_ORIENT_FV_SIFT; b++)
+                sum += d[i * PIMG_ORIENT_FV_SIFT + b];
+            for (int b = 0; b < PIMG_ORIENT_FV_SIFT; b++)
+                desc[n * PIMG_ORIENT_FV_SIFT + b] =
+                    (float)sqrt(d[i * PIMG_ORIENT_FV_SIFT + b] / (sum + 1e-9));
             xy[2 * n] = (float)kp[i].x;
             xy[2 * n + 1] = (float)kp[i].y;
         }
@@ -81,11 +98,38 @@ int pimg_ofv_descriptors(const float *grey, float *desc, float *xy)
     return n;
 }
 
-static void project(const pimg_ofv_vocab *v, const float *x, float *y)
+void pimg_orient_fv_turn_descriptors(const float *desc, const float *xy, int n, int j, float *out_desc,
+                                     float *out_xy)
+{
+    j = ((j % 4) + 4) % 4;
+    /* One clockwise quarter turn, in VLFeat's layout (bin t + 8 bx + 32 by): the turned bin
+     * (t, bx, by) is the original bin ((t + 6) mod 8, by, 3 - bx) — checked against dense SIFT
+     * of the turned thumbnail in tests/unit/orient_fv_test.c. */
+    for (int i = 0; i < n; i++) {
+        float d[PIMG_ORIENT_FV_SIFT], e[PIMG_ORIENT_FV_SIFT];
+        float x = xy[2 * i], y = xy[2 * i + 1];
+        memcpy(d, desc + (size_t)i * PIMG_ORIENT_FV_SIFT, sizeof d);
+        for (int k = 0; k < j; k++) {
+            for (int by = 0; by < 4; by++)
+                for (int bx = 0; bx < 4; bx++)
+                    for (int t = 0; t < 8; t++)
+                        e[t + 8 * bx + 32 * by] = d[(t + 6) % 8 + 8 * by + 32 * (3 - bx)];
+            memcpy(d, e, sizeof d);
+            float nx = (float)(S - 1) - y, ny = x;
+            x = nx;
+            y = ny;
+        }
+        memcpy(out_desc + (size_t)i * PIMG_ORIENT_FV_SIFT, d, sizeof d);
+        out_xy[2 * i] = x;
+        out_xy[2 * i + 1] = y;
+    }
+}
+
+static void project(const pimg_orient_fv_vocab *v, const float *x, float *y)
 {
     for (int k = 0; k < D; k++) {
         double s = 0;
-        for (int b = 0; b < PIMG_OFV_SIFT; b++)
+        for (int b = 0; b < PIMG_ORIENT_FV_SIFT; b++)
             s += (double)v->pca[k][b] * (x[b] - v->pca_mean[b]);
         y[k] = (float)s;
     }
@@ -103,7 +147,7 @@ static int band(float c)
  * posteriors of each descriptor are computed once and its statistics added to the three regions
  * it lies in (whole, its row, its column), which is ~4x faster than one VLFeat call per region.
  * Layout per region: for each component k, D mean terms then D variance terms. */
-static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *xy, int n, float *fv)
+static int fisher_bands(const pimg_orient_fv_vocab *v, const float *pj, const float *xy, int n, float *fv)
 {
     double lconst[K], isd[K * D];
     for (int k = 0; k < K; k++) {
@@ -114,11 +158,11 @@ static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *x
         }
         lconst[k] = s;
     }
-    memset(fv, 0, sizeof(float) * PIMG_OFV_DIM);
-    double *acc = calloc(PIMG_OFV_DIM, sizeof(double));
+    memset(fv, 0, sizeof(float) * PIMG_ORIENT_FV_DIM);
+    double *acc = calloc(PIMG_ORIENT_FV_DIM, sizeof(double));
     if (!acc)
         return -1;
-    int cnt[PIMG_OFV_NREG] = {0};
+    int cnt[PIMG_ORIENT_FV_NREG] = {0};
     for (int i = 0; i < n; i++) {
         const float *x = pj + (size_t)i * D;
         double lp[K], mx = -1e300, sum = 0;
@@ -145,7 +189,7 @@ static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *x
             for (int d = 0; d < D; d++)
                 z[d] = (x[d] - v->means[k * D + d]) * isd[k * D + d];
             for (int r = 0; r < 3; r++) {
-                double *a = acc + (size_t)reg[r] * PIMG_OFV_REGDIM + (size_t)k * 2 * D;
+                double *a = acc + (size_t)reg[r] * PIMG_ORIENT_FV_REGDIM + (size_t)k * 2 * D;
                 for (int d = 0; d < D; d++) {
                     a[d] += q * z[d];
                     a[D + d] += q * (z[d] * z[d] - 1);
@@ -153,10 +197,10 @@ static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *x
             }
         }
     }
-    for (int r = 0; r < PIMG_OFV_NREG; r++) {
+    for (int r = 0; r < PIMG_ORIENT_FV_NREG; r++) {
         if (!cnt[r])
             continue;
-        double *a = acc + (size_t)r * PIMG_OFV_REGDIM, nrm = 0;
+        double *a = acc + (size_t)r * PIMG_ORIENT_FV_REGDIM, nrm = 0;
         for (int k = 0; k < K; k++) {
             double su = 1.0 / (cnt[r] * sqrt(v->priors[k])), sv = 1.0 / (cnt[r] * sqrt(2 * v->priors[k]));
             for (int d = 0; d < D; d++) {
@@ -164,38 +208,46 @@ static int fisher_bands(const pimg_ofv_vocab *v, const float *pj, const float *x
                 a[k * 2 * D + D + d] *= sv;
             }
         }
-        for (int j = 0; j < PIMG_OFV_REGDIM; j++) {
+        for (int j = 0; j < PIMG_ORIENT_FV_REGDIM; j++) {
             a[j] = a[j] < 0 ? -sqrt(-a[j]) : sqrt(a[j]); /* signed square root */
             nrm += a[j] * a[j];
         }
         nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
-        for (int j = 0; j < PIMG_OFV_REGDIM; j++)
-            fv[(size_t)r * PIMG_OFV_REGDIM + j] = (float)(a[j] * nrm);
+        for (int j = 0; j < PIMG_ORIENT_FV_REGDIM; j++)
+            fv[(size_t)r * PIMG_ORIENT_FV_REGDIM + j] = (float)(a[j] * nrm);
     }
     free(acc);
     return 0;
 }
 
-pimg_status pimg_ofv_encode(const pimg_ofv_vocab *v, const float *grey, float *fv, pimg_error *err)
+pimg_status pimg_orient_fv_encode_desc(const pimg_orient_fv_vocab *v, const float *desc, const float *xy,
+                                       int n, float *fv, pimg_error *err)
 {
-    float *desc = malloc(sizeof(float) * PIMG_OFV_MAX_DESC * (PIMG_OFV_SIFT + 2 + D));
-    if (!desc)
+    float *pj = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1) * D);
+    if (!pj)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    float *xy = desc + PIMG_OFV_MAX_DESC * PIMG_OFV_SIFT;
-    float *pj = xy + 2 * PIMG_OFV_MAX_DESC;
-    int n = pimg_ofv_descriptors(grey, desc, xy);
-    if (n <= 0) {
-        free(desc);
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    }
     for (int i = 0; i < n; i++)
-        project(v, desc + i * PIMG_OFV_SIFT, pj + i * D);
+        project(v, desc + (size_t)i * PIMG_ORIENT_FV_SIFT, pj + (size_t)i * D);
     int bad = fisher_bands(v, pj, xy, n, fv);
-    free(desc);
+    free(pj);
     return bad ? pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory") : PIMG_OK;
 }
 
-void pimg_ofv_posterior(const double score[4], double temperature, double post[4])
+pimg_status pimg_orient_fv_encode(const pimg_orient_fv_vocab *v, const float *grey, float *fv,
+                                  pimg_error *err)
+{
+    float *desc = malloc(sizeof(float) * PIMG_ORIENT_FV_MAX_DESC * (PIMG_ORIENT_FV_SIFT + 2));
+    if (!desc)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    float *xy = desc + PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT;
+    int n = pimg_orient_fv_descriptors(grey, desc, xy);
+    pimg_status st = n > 0 ? pimg_orient_fv_encode_desc(v, desc, xy, n, fv, err)
+                           : pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    free(desc);
+    return st;
+}
+
+void pimg_orient_fv_posterior(const double score[4], double temperature, double post[4])
 {
     double mx = score[0], sum = 0;
     for (int r = 1; r < 4; r++)
@@ -250,9 +302,10 @@ static void jacobi(double *a, int n, double *vals, double *vecs)
         vals[i] = a[i * n + i];
 }
 
-pimg_status pimg_ofv_vocab_train(const float *desc, size_t n, unsigned seed, pimg_ofv_vocab *v, pimg_error *err)
+pimg_status pimg_orient_fv_vocab_train(const float *desc, size_t n, unsigned seed, pimg_orient_fv_vocab *v,
+                                       pimg_error *err)
 {
-    enum { B = PIMG_OFV_SIFT };
+    enum { B = PIMG_ORIENT_FV_SIFT };
     if (n < 10 * K)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "too few descriptors (%zu) for the vocabulary", n);
     double *cov = calloc((size_t)B * B * 2 + 2 * B, sizeof(double));
@@ -320,10 +373,10 @@ pimg_status pimg_ofv_vocab_train(const float *desc, size_t n, unsigned seed, pim
     return PIMG_OK;
 }
 
-pimg_status pimg_ofv_rank_train(const float *fv, int n, const char *use, double C, unsigned seed, float *w,
-                                pimg_error *err)
+pimg_status pimg_orient_fv_rank_train(const float *fv, int n, const char *use, double C, unsigned seed,
+                                      float *w, pimg_error *err)
 {
-    const size_t dim = PIMG_OFV_DIM;
+    const size_t dim = PIMG_ORIENT_FV_DIM;
     int np = 0;
     for (int i = 0; i < n; i++)
         np += !use || use[i] ? 3 : 0;
@@ -399,7 +452,7 @@ pimg_status pimg_ofv_rank_train(const float *fv, int n, const char *use, double 
     return PIMG_OK;
 }
 
-pimg_status pimg_ofv_write(const pimg_ofv_model *m, const char *path, pimg_error *err)
+pimg_status pimg_orient_fv_write(const pimg_orient_fv_model *m, const char *path, pimg_error *err)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -412,7 +465,7 @@ pimg_status pimg_ofv_write(const pimg_ofv_model *m, const char *path, pimg_error
     return ok ? PIMG_OK : pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write", path);
 }
 
-int pimg_ofv_is_model_file(const char *path)
+int pimg_orient_fv_is_model_file(const char *path)
 {
     char buf[sizeof MAGIC];
     FILE *f = fopen(path, "rb");
@@ -423,7 +476,7 @@ int pimg_ofv_is_model_file(const char *path)
     return ok;
 }
 
-pimg_status pimg_ofv_read(const char *path, pimg_ofv_model **out, pimg_error *err)
+pimg_status pimg_orient_fv_read(const char *path, pimg_orient_fv_model **out, pimg_error *err)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -431,7 +484,7 @@ pimg_status pimg_ofv_read(const char *path, pimg_ofv_model **out, pimg_error *er
     FILE *f = fopen(path, "rb");
     if (!f)
         return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot read", path);
-    pimg_ofv_model *m = malloc(sizeof *m);
+    pimg_orient_fv_model *m = malloc(sizeof *m);
     char mg[sizeof MAGIC];
     float t = 0;
     int ok = m && fread(mg, sizeof mg, 1, f) == 1 && !memcmp(mg, MAGIC, sizeof MAGIC) &&

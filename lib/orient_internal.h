@@ -22,7 +22,7 @@ struct pimg_orient_model {
     double min_turn_prob;             /* posterior needed to answer a non-zero turn */
     float *sv;                        /* dense support vectors (l x NFEAT) for the fast kernel */
     int labels[4];                    /* svm_get_labels order: position → class */
-    pimg_ofv_model *fv;               /* set: the Fisher-vector ranking model is used instead of
+    pimg_orient_fv_model *fv;               /* set: the Fisher-vector ranking model is used instead of
                                        * svm/qsvm (the model file says which, by its magic) */
 };
 
@@ -52,7 +52,7 @@ void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotatio
 
 /* Posterior over the four turns with the Fisher-vector model m->fv: the grey thumbnail under
  * each clockwise turn j is encoded and scored; post = softmax of the scores. */
-pimg_status pimg_orient_fv_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+pimg_status pimg_orient_fv_model_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
                                      pimg_error *err);
 
 /* Posterior over the four turns for a tensor (any size, RGB). */

@@ -465,7 +465,7 @@ typedef struct {
     int group; /* source photo or object: folds never split a group */
     int test;
     int plain; /* the unaugmented copy (scored on the test split) */
-    float *grey; /* FV method: the upright PIMG_OFV_SIDE grey thumbnail (owned) */
+    float *grey; /* FV method: the upright PIMG_ORIENT_FV_SIDE grey thumbnail (owned) */
 } example;
 
 typedef struct {
@@ -510,10 +510,10 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
         return st;
     float *grey = NULL;
     if (s->keep_grey) {
-        grey = malloc(sizeof(float) * PIMG_OFV_SIDE * PIMG_OFV_SIDE);
+        grey = malloc(sizeof(float) * PIMG_ORIENT_FV_SIDE * PIMG_ORIENT_FV_SIDE);
         if (!grey)
             return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        if ((st = pimg_ofv_grey(upright, grey, err))) {
+        if ((st = pimg_orient_fv_grey(upright, grey, err))) {
             free(grey);
             return st;
         }
@@ -964,7 +964,7 @@ static void fv_example_post(const double sc[4], double temperature, double post[
         double s[4];
         for (int j = 0; j < 4; j++)
             s[j] = sc[(k0 - j + 4) % 4];
-        pimg_ofv_posterior(s, temperature, post[k0]);
+        pimg_orient_fv_posterior(s, temperature, post[k0]);
     }
 }
 
@@ -1009,15 +1009,15 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
                             pimg_error *err)
 {
     const int n = set->n;
-    const size_t dim = PIMG_OFV_DIM;
+    const size_t dim = PIMG_ORIENT_FV_DIM;
     pimg_status st = PIMG_OK;
     double t = now_s();
     int ntr = 0;
     for (int i = 0; i < n; i++)
         ntr += !set->v[i].test;
-    float *samp = malloc(sizeof(float) * (size_t)ntr * 4 * FV_SAMPLES * PIMG_OFV_SIFT);
-    float *desc = malloc(sizeof(float) * PIMG_OFV_MAX_DESC * (PIMG_OFV_SIFT + 2));
-    float *turned = malloc(sizeof(float) * PIMG_OFV_SIDE * PIMG_OFV_SIDE);
+    float *samp = malloc(sizeof(float) * (size_t)ntr * 4 * FV_SAMPLES * PIMG_ORIENT_FV_SIFT);
+    float *desc = malloc(sizeof(float) * PIMG_ORIENT_FV_MAX_DESC * (PIMG_ORIENT_FV_SIFT + 2));
+    float *turned = malloc(sizeof(float) * PIMG_ORIENT_FV_MAX_DESC * (PIMG_ORIENT_FV_SIFT + 2));
     float *fv = malloc(sizeof(float) * (size_t)n * 4 * dim);
     double(*S)[4] = calloc(n, sizeof *S);
     double(*post)[4][4] = calloc(n, sizeof *post);
@@ -1032,34 +1032,40 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     }
     /* Vocabulary from the training split only: FV_SAMPLES random descriptors per version. */
     size_t ns = 0;
+    float *xy = desc + PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT, *txy = turned + PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT;
     for (int i = 0; i < n && !st; i++) {
         if (set->v[i].test)
             continue;
+        int nd = pimg_orient_fv_descriptors(set->v[i].grey, desc, xy);
+        if (nd <= 0) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
         for (int j = 0; j < 4; j++) {
-            pimg_ofv_turn(set->v[i].grey, j, turned);
-            int nd = pimg_ofv_descriptors(turned, desc, desc + PIMG_OFV_MAX_DESC * PIMG_OFV_SIFT);
-            if (nd <= 0) {
-                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-                break;
-            }
+            pimg_orient_fv_turn_descriptors(desc, xy, nd, j, turned, txy);
             rng_t r;
             rng_seed(&r, o->seed, 5150 + (unsigned long long)i, j);
             for (int k = 0; k < FV_SAMPLES; k++)
-                memcpy(samp + ns++ * PIMG_OFV_SIFT, desc + (size_t)rng_int(&r, nd) * PIMG_OFV_SIFT,
-                       sizeof(float) * PIMG_OFV_SIFT);
+                memcpy(samp + ns++ * PIMG_ORIENT_FV_SIFT, turned + (size_t)rng_int(&r, nd) * PIMG_ORIENT_FV_SIFT,
+                       sizeof(float) * PIMG_ORIENT_FV_SIFT);
         }
     }
-    if (st || (st = pimg_ofv_vocab_train(samp, ns, o->seed, &m->fv->vocab, err)))
+    if (st || (st = pimg_orient_fv_vocab_train(samp, ns, o->seed, &m->fv->vocab, err)))
         goto out;
     m->fv->temperature = FV_TEMPERATURE;
-    pimg_progress_say(o->progress, o->progress_ud, "vocabulary: PCA %d + GMM %d from %zu descriptors (%.1f s)", PIMG_OFV_PCA,
-                      PIMG_OFV_K, ns, now_s() - t);
+    pimg_progress_say(o->progress, o->progress_ud, "vocabulary: PCA %d + GMM %d from %zu descriptors (%.1f s)", PIMG_ORIENT_FV_PCA,
+                      PIMG_ORIENT_FV_K, ns, now_s() - t);
     /* Fisher vectors of every example's four versions (version k needs k turns). */
     t = now_s();
     for (int i = 0; i < n && !st; i++) {
+        int nd = pimg_orient_fv_descriptors(set->v[i].grey, desc, xy);
+        if (nd <= 0) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
         for (int k = 0; k < 4 && !st; k++) {
-            pimg_ofv_turn(set->v[i].grey, (4 - k) % 4, turned);
-            st = pimg_ofv_encode(&m->fv->vocab, turned, fv + ((size_t)i * 4 + k) * dim, err);
+            pimg_orient_fv_turn_descriptors(desc, xy, nd, (4 - k) % 4, turned, txy);
+            st = pimg_orient_fv_encode_desc(&m->fv->vocab, turned, txy, nd, fv + ((size_t)i * 4 + k) * dim, err);
         }
         if ((i + 1) % 200 == 0)
             pimg_progress_say(o->progress, o->progress_ud, "fisher vectors %d/%d (%.1f s)", i + 1, n, now_s() - t);
@@ -1082,7 +1088,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         for (int f = 0; f < o->folds && !st; f++) {
             for (int i = 0; i < n; i++)
                 use[i] = !set->v[i].test && fold[i] != f;
-            st = pimg_ofv_rank_train(fv, n, use, Cs[ci], o->seed + f, m->fv->w, err);
+            st = pimg_orient_fv_rank_train(fv, n, use, Cs[ci], o->seed + f, m->fv->w, err);
             for (int i = 0; i < n && !st; i++)
                 if (!set->v[i].test && fold[i] == f)
                     for (int k = 0; k < 4; k++) {
@@ -1117,7 +1123,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     for (int f = 0; f < o->folds && !st; f++) {
         for (int i = 0; i < n; i++)
             use[i] = !set->v[i].test && fold[i] != f;
-        st = pimg_ofv_rank_train(fv, n, use, best_C, o->seed + f, m->fv->w, err);
+        st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed + f, m->fv->w, err);
         for (int i = 0; i < n && !st; i++)
             if (!set->v[i].test && fold[i] == f)
                 for (int k = 0; k < 4; k++) {
@@ -1141,7 +1147,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     t = now_s();
     for (int i = 0; i < n; i++)
         use[i] = !set->v[i].test;
-    if ((st = pimg_ofv_rank_train(fv, n, use, best_C, o->seed, m->fv->w, err)))
+    if ((st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed, m->fv->w, err)))
         goto out;
     int nte = 0;
     double held_max = 0;
@@ -1194,7 +1200,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
                                           "(squared hinge, no bias) on upright-minus-turned pairs, softmax over the four turns");
     cJSON_AddNumberToObject(ch, "C", best_C);
     cJSON_AddNumberToObject(ch, "temperature", FV_TEMPERATURE);
-    cJSON_AddNumberToObject(ch, "dimensions", PIMG_OFV_DIM);
+    cJSON_AddNumberToObject(ch, "dimensions", PIMG_ORIENT_FV_DIM);
     cJSON_AddNumberToObject(ch, "vocabulary_descriptors", (double)ns);
     cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
     cJSON_AddNumberToObject(ch, "min_turn_prob_out_of_fold", thr_oof + o->turn_margin);
