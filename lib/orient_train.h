@@ -1,5 +1,8 @@
 /* orient_train.h — self-supervised training and evaluation of the orientation classifier.
  *
+ * Two methods: the Fisher-vector ranker of orient_fv.h (default, shipped) and the earlier
+ * colour-moment + HOG RBF SVM of orient_features.h (--method rbf).
+ *
  * Any upright photo gives four labelled examples by turning it. The trainer reads upright photos
  * (labels.csv `up=1`, or every image of a folder without labels.csv), optionally composites
  * upright object cut-outs onto upright backgrounds (the marketplace "product on a background"
@@ -41,8 +44,9 @@ typedef struct {
     void *progress_ud;
 } pimg_orient_train_opts;
 
-/* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 8 grid
- * points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs stay NULL. */
+/* Fills o with the defaults (Fisher-vector method, seed 1, 20% test, 3 variants, 300 composites,
+ * 3 folds, 8 grid points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs
+ * stay NULL. */
 void pimg_orient_train_opts_default(pimg_orient_train_opts *o);
 
 /* Trains a model. *metrics receives the split, grid search, chosen parameters and test-split

@@ -35,7 +35,8 @@ static const char train_help[] =
     "Trains the 0/90/180/270 orientation classifier on upright photos (labels.csv up=1, or every\n"
     "image of a folder without labels.csv), each turned four ways, plus composites of the upright\n"
     "cut-outs in --objects (objects.csv) on upright backgrounds. Splits by photo / object, grid-\n"
-    "searches C and gamma with grouped cross-validation, writes MODEL (libsvm) and the model card\n"
+    "searches the SVM's C (and gamma for rbf) with grouped cross-validation, sets the turn threshold\n"
+    "so that no out-of-fold or held-out upright photo is turned, writes MODEL and the model card\n"
     "MODEL with .json, prints progress on stderr and the metrics JSON on stdout.\n"
     "  --data DIR          photo folder (repeatable)\n"
     "  --objects DIR       cut-outs with alpha for composites (repeatable)\n"
@@ -48,8 +49,8 @@ static const char train_help[] =
     "  --max-iter N        most grid points tried (default 8)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
     "  --turn-margin F     added to that threshold (default 0.02)\n"
-    "  --method M          rbf: colour moments + HOG, RBF SVM (default); fv: dense SIFT Fisher\n"
-    "                      vectors, linear ranking of the four turns\n"
+    "  --method M          fv: dense SIFT Fisher vectors, linear ranking of the four turns\n"
+    "                      (default); rbf: colour moments + HOG, 4-class RBF SVM (round 2)\n"
     "  --dump-features F   only write the examples' features to F and their 128 px upright\n"
     "                      thumbnails to F.thumbs (for analysis), and stop\n";
 
