@@ -970,8 +970,10 @@ static void fv_example_post(const double sc[4], double temperature, double post[
 }
 
 /* Smallest threshold (+1e-4) that turns none of the selected upright examples (post[i][0]),
- * and the accuracy over all four cases at it and when forced (always the argmax). */
-static double fv_threshold(const double (*post)[4][4], const char *sel, int n, double *acc, double *forced)
+ * and the accuracy over all four cases at it plus margin (as it ships; as the rbf method
+ * reports it) and when forced (always the argmax). */
+static double fv_threshold(const double (*post)[4][4], const char *sel, int n, double margin, double *acc,
+                           double *forced)
 {
     double thr = 0;
     for (int i = 0; i < n; i++) {
@@ -982,6 +984,7 @@ static double fv_threshold(const double (*post)[4][4], const char *sel, int n, d
                 thr = post[i][0][r];
     }
     thr += 1e-4;
+    const double at = fmin(thr + margin, 0.999);
     long ok = 0, okf = 0, tot = 0;
     for (int i = 0; i < n; i++) {
         if (!sel[i])
@@ -989,7 +992,7 @@ static double fv_threshold(const double (*post)[4][4], const char *sel, int n, d
         for (int k = 0; k < 4; k++) {
             int rot, bb = 0;
             double conf;
-            pimg_orient_decide(post[i][k], thr, &rot, &conf);
+            pimg_orient_decide(post[i][k], at, &rot, &conf);
             for (int r = 1; r < 4; r++)
                 if (post[i][k][r] > post[i][k][bb])
                     bb = r;
@@ -1105,8 +1108,8 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         for (int i = 0; i < n; i++)
             fv_example_post(S[i], FV_TEMPERATURE, post[i]);
         double acc, forced;
-        double thr = fv_threshold((const double(*)[4][4])post, sel, n, &acc, &forced);
-        pimg_progress_say(o->progress, o->progress_ud, "cv %zu: C=%g out-of-fold forced=%.4f, at threshold %.4f acc=%.4f (%.1f s)", ci + 1,
+        double thr = fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &acc, &forced);
+        pimg_progress_say(o->progress, o->progress_ud, "cv %zu: C=%g out-of-fold forced=%.4f, threshold %.4f (+ margin) acc=%.4f (%.1f s)", ci + 1,
                           Cs[ci], forced, thr, acc, now_s() - t1);
         cJSON *g = cJSON_CreateObject();
         cJSON_AddNumberToObject(g, "C", Cs[ci]);
@@ -1140,7 +1143,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     for (int i = 0; i < n; i++)
         fv_example_post(S[i], FV_TEMPERATURE, post[i]);
     double cv_acc, cv_forced;
-    double thr_oof = fv_threshold((const double(*)[4][4])post, sel, n, &cv_acc, &cv_forced);
+    double thr_oof = fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &cv_acc, &cv_forced);
     const double thr_oof_m = fmin(thr_oof + o->turn_margin, 0.999);
     double thr = thr_oof_m;
     pimg_progress_say(o->progress, o->progress_ud, "chosen C=%g: out-of-fold forced=%.4f, threshold %.4f acc=%.4f", best_C, cv_forced,
@@ -1171,7 +1174,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         nte++;
     }
     double test_acc_oof, test_forced;
-    fv_threshold((const double(*)[4][4])post, sel, n, &test_acc_oof, &test_forced);
+    fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &test_acc_oof, &test_forced);
     if (held_max + 1e-4 + o->turn_margin > thr)
         thr = fmin(held_max + 1e-4 + o->turn_margin, 0.999);
     m->min_turn_prob = thr;
