@@ -1084,7 +1084,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     }
     /* C by grouped cross-validation: out-of-fold accuracy at the threshold that turns no
      * out-of-fold upright photo (the number that matters), ties broken by forced accuracy. */
-    static const double Cs[] = {0.003, 0.01, 0.03, 0.1};
+    static const double Cs[] = {0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1};
     double best_C = 0.01, best_acc = -1, best_forced = -1;
     cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
     for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && (int)ci < o->max_iter; ci++) {
