@@ -247,9 +247,9 @@ END_TEST
 
 /* Integration: the shipped model and the whole analysis pipeline on a real photo, turned
  * counter-clockwise by 90° on disk: pimg must answer the clockwise quarter turn back. The photo
- * is a training photo (a mountain landscape the model is sure of: posterior ~0.88, threshold 0.63): this checks
- * the plumbing (turn, encode, decode, four-turn scoring, the answer's direction), not
- * generalisation, which the trainer's held-out metrics measure. */
+ * is a training photo (a mountain landscape the model is sure of: posterior ~0.88, threshold
+ * 0.63): this checks the plumbing (turn, encode, decode, four-turn scoring, the answer's
+ * direction), not generalisation, which the trainer's held-out metrics measure. */
 START_TEST(turned_photo_comes_back_upright)
 {
     const char *photo = "../shared/data/train/lomiri-wallpapers-16.04__aitzgorri_by_Aitzol_Berasategi.jpg";
