@@ -417,9 +417,13 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON_AddNumberToObject(dec, "min_turn_prob", m->min_turn_prob);
     cJSON *f = cJSON_AddObjectToObject(j, "features");
     if (m->fv) {
-        cJSON_AddStringToObject(f, "kind", "VLFeat dense SIFT (step 8, bins 4 and 6) on a 128x128 grey thumbnail, "
-                                           "root-SIFT, PCA 32, Fisher vector over a 32-component GMM, pooled "
-                                           "over whole + 3 rows + 3 columns; linear upright score per turn");
+        char fk[256];
+        snprintf(fk, sizeof fk,
+                 "VLFeat dense SIFT (step %d, bins 4 and 6) on a %dx%d grey thumbnail, root-SIFT, PCA %d, Fisher "
+                 "vector over a %d-component GMM, pooled over whole + 3 rows + 3 columns; linear upright score "
+                 "per turn",
+                 PIMG_ORIENT_FV_STEP, PIMG_ORIENT_FV_SIDE, PIMG_ORIENT_FV_SIDE, PIMG_ORIENT_FV_PCA, PIMG_ORIENT_FV_K);
+        cJSON_AddStringToObject(f, "kind", fk);
         cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_FV_DIM);
         cJSON_AddNumberToObject(f, "temperature", m->fv->temperature);
     } else {
