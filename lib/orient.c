@@ -82,6 +82,13 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
+    if (j && pimg_orient_fv_is_model_file(path)) {
+        const cJSON *dec = cJSON_GetObjectItemCaseSensitive(j, "decision");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(dec, "min_turn_prob");
+        m->min_turn_prob = cJSON_IsNumber(mt) ? mt->valuedouble : PIMG_ORIENT_DEFAULT_MIN_TURN;
+        st = pimg_orient_fv_read(path, &m->fv, err);
+        goto out;
+    }
     const cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(feat, "count");
     if (!j || !cJSON_IsNumber(nf) || nf->valueint != PIMG_ORIENT_NFEAT ||
@@ -135,6 +142,7 @@ void pimg_orient_model_free(pimg_orient_model *m)
         svm_free_and_destroy_model(&m->svm);
     pimg_orient_qsvm_free(m->qsvm);
     free(m->sv);
+    free(m->fv);
     free(m);
 }
 
@@ -314,8 +322,40 @@ void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotatio
     }
 }
 
+pimg_status pimg_orient_fv_model_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+                                     pimg_error *err)
+{
+    enum { N = PIMG_ORIENT_FV_SIDE * PIMG_ORIENT_FV_SIDE, DESC = PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT };
+    /* Dense SIFT once; the three turned versions permute those descriptors (exact, 4x cheaper). */
+    float *grey = malloc(sizeof(float) * (N + 2 * DESC + 4 * PIMG_ORIENT_FV_MAX_DESC + PIMG_ORIENT_FV_DIM));
+    if (!grey)
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    float *desc = grey + N, *tdesc = desc + DESC, *xy = tdesc + DESC, *txy = xy + 2 * PIMG_ORIENT_FV_MAX_DESC;
+    float *fv = txy + 2 * PIMG_ORIENT_FV_MAX_DESC;
+    double score[4] = {0};
+    pimg_status st = pimg_orient_fv_grey(t, grey, err);
+    int n = st ? 0 : pimg_orient_fv_descriptors(grey, desc, xy);
+    if (!st && n <= 0)
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < 4 && !st; j++) {
+        pimg_orient_fv_turn_descriptors(desc, xy, n, j, tdesc, txy);
+        if (!(st = pimg_orient_fv_encode_desc(&m->fv->vocab, tdesc, txy, n, fv, err))) {
+            double s = 0;
+            for (int d = 0; d < PIMG_ORIENT_FV_DIM; d++)
+                s += (double)m->fv->w[d] * fv[d];
+            score[j] = s;
+        }
+    }
+    free(grey);
+    if (!st)
+        pimg_orient_fv_posterior(score, m->fv->temperature, post);
+    return st;
+}
+
 pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4], pimg_error *err)
 {
+    if (m->fv)
+        return pimg_orient_fv_model_posterior(m, t, post, err);
     pimg_tensor *thumb = pimg_orient_thumb(t);
     if (!thumb)
         return pimg_error_set(err, t && t->c == 3 ? PIMG_ERR_NOMEM : PIMG_ERR_BAD_INPUT,
@@ -365,9 +405,9 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
 {
     char cpath[4096];
     pimg_orient_card_path(svm_path, cpath, sizeof cpath);
-    if (!m->qsvm)
+    if (!m->qsvm && !m->fv)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "model has no stored form");
-    pimg_status wst = pimg_orient_qsvm_write(m->qsvm, svm_path, err);
+    pimg_status wst = m->fv ? pimg_orient_fv_write(m->fv, svm_path, err) : pimg_orient_qsvm_write(m->qsvm, svm_path, err);
     if (wst)
         return wst;
     cJSON *j = card ? cJSON_Duplicate(card, 1) : cJSON_CreateObject();
@@ -376,6 +416,17 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON *dec = cJSON_AddObjectToObject(j, "decision");
     cJSON_AddNumberToObject(dec, "min_turn_prob", m->min_turn_prob);
     cJSON *f = cJSON_AddObjectToObject(j, "features");
+    if (m->fv) {
+        char fk[256];
+        snprintf(fk, sizeof fk,
+                 "VLFeat dense SIFT (step %d, bins 4 and 6) on a %dx%d grey thumbnail, root-SIFT, PCA %d, Fisher "
+                 "vector over a %d-component GMM, pooled over whole + 3 rows + 3 columns; linear upright score "
+                 "per turn",
+                 PIMG_ORIENT_FV_STEP, PIMG_ORIENT_FV_SIDE, PIMG_ORIENT_FV_SIDE, PIMG_ORIENT_FV_PCA, PIMG_ORIENT_FV_K);
+        cJSON_AddStringToObject(f, "kind", fk);
+        cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_FV_DIM);
+        cJSON_AddNumberToObject(f, "temperature", m->fv->temperature);
+    } else {
     char kind[160];
     snprintf(kind, sizeof kind, "Lab colour moments %dx%d grid + VLFeat UoCTTI HOG (cell %d) on a %dx%d thumbnail + log aspect",
              PIMG_ORIENT_GRID, PIMG_ORIENT_GRID, PIMG_ORIENT_HOG_CELL, PIMG_ORIENT_THUMB, PIMG_ORIENT_THUMB);
@@ -383,6 +434,7 @@ pimg_status pimg_orient_model_save(const pimg_orient_model *m, const char *svm_p
     cJSON_AddNumberToObject(f, "count", PIMG_ORIENT_NFEAT);
     cJSON_AddItemToObject(f, "mean", float_array(m->mean, PIMG_ORIENT_NFEAT));
     cJSON_AddItemToObject(f, "scale", float_array(m->scale, PIMG_ORIENT_NFEAT));
+    }
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     if (!s)

@@ -1,7 +1,9 @@
-/* orient.h — learned 0/90/180/270 orientation classifier (features + libsvm).
+/* orient.h — learned 0/90/180/270 orientation classifier.
  *
  * rotation is the clockwise quarter turn that makes the analysed image upright. The
- * classifier only answers non-zero when confident: a wrong turn is worse than none. */
+ * classifier only answers non-zero when confident: a wrong turn is worse than none. A model file
+ * is either the dense-SIFT Fisher-vector ranker (orient_fv.h, shipped) or the colour-moment +
+ * HOG RBF SVM (orient_features.h); the loader tells them apart by the file's first bytes. */
 #ifndef PIMG_ORIENT_H
 #define PIMG_ORIENT_H
 

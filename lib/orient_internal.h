@@ -9,6 +9,7 @@
 
 #include "orient.h"
 #include "orient_features.h"
+#include "orient_fv.h"
 
 /* Default minimum posterior for turning a photo when a model file does not say. */
 #define PIMG_ORIENT_DEFAULT_MIN_TURN 0.8
@@ -21,6 +22,8 @@ struct pimg_orient_model {
     double min_turn_prob;             /* posterior needed to answer a non-zero turn */
     float *sv;                        /* dense support vectors (l x NFEAT) for the fast kernel */
     int labels[4];                    /* svm_get_labels order: position → class */
+    pimg_orient_fv_model *fv;               /* set: the Fisher-vector ranking model is used instead of
+                                       * svm/qsvm (the model file says which, by its magic) */
 };
 
 /* Features of the thumbnail turned clockwise by 0, 90, 180 and 270 degrees, written to
@@ -46,6 +49,11 @@ void pimg_orient_combine(const double q[4][4], double post[4]);
 /* The decision rule: turn by the most probable r only if r != 0 and post[r] >= min_turn_prob;
  * otherwise 0. *confidence is the posterior of the answer given. */
 void pimg_orient_decide(const double post[4], double min_turn_prob, int *rotation, double *confidence);
+
+/* Posterior over the four turns with the Fisher-vector model m->fv: the grey thumbnail under
+ * each clockwise turn j is encoded and scored; post = softmax of the scores. */
+pimg_status pimg_orient_fv_model_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],
+                                     pimg_error *err);
 
 /* Posterior over the four turns for a tensor (any size, RGB). */
 pimg_status pimg_orient_posterior(const pimg_orient_model *m, const pimg_tensor *t, double post[4],

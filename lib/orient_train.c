@@ -35,6 +35,7 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
     o->max_false_turn = 0.0;
     o->turn_margin = 0.02;
     o->work_side = 320;
+    o->method = PIMG_ORIENT_METHOD_FV;
 }
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -252,11 +253,14 @@ typedef struct {
     int group; /* source photo or object: folds never split a group */
     int test;
     int plain; /* the unaugmented copy (scored on the test split) */
+    float *grey; /* FV method: the upright PIMG_ORIENT_FV_SIDE grey thumbnail (owned) */
 } example;
 
 typedef struct {
     example *v;
     int n, cap;
+    FILE *thumbs; /* analysis only: 128x128 RGB8 upright thumbnails + log aspect per example */
+    int keep_grey; /* FV method: keep each example's grey thumbnail */
 } example_set;
 
 static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, int test, int plain,
@@ -270,6 +274,20 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
         s->v = nv;
         s->cap = cap;
     }
+    if (s->thumbs) {
+        pimg_tensor *big = pimg_tensor_resize(upright, 128, 128);
+        if (!big)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        unsigned char buf[128 * 128 * 3];
+        for (int i = 0; i < 128 * 128 * 3; i++) {
+            float v = big->data[i] * 255.0f + 0.5f;
+            buf[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        float la = (float)log((double)upright->w / upright->h);
+        fwrite(buf, sizeof buf, 1, s->thumbs);
+        fwrite(&la, sizeof la, 1, s->thumbs);
+        pimg_tensor_free(big);
+    }
     pimg_tensor *thumb = pimg_orient_thumb(upright);
     if (!thumb)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
@@ -278,7 +296,18 @@ static pimg_status add_example(example_set *s, pimg_tensor *upright, int group, 
     pimg_tensor_free(thumb);
     if (st)
         return st;
+    float *grey = NULL;
+    if (s->keep_grey) {
+        grey = malloc(sizeof(float) * PIMG_ORIENT_FV_SIDE * PIMG_ORIENT_FV_SIDE);
+        if (!grey)
+            return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        if ((st = pimg_orient_fv_grey(upright, grey, err))) {
+            free(grey);
+            return st;
+        }
+    }
     example *e = &s->v[s->n++];
+    e->grey = grey;
     /* turned[j] is the upright image turned clockwise j quarters, which needs (4 - j) % 4. */
     for (int j = 0; j < 4; j++)
         memcpy(e->feats[(4 - j) % 4], turned[j], sizeof turned[j]);
@@ -718,6 +747,285 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
     return thr;
 }
 
+/* ---- the Fisher-vector ranking method (PIMG_ORIENT_METHOD_FV) ------------------------- */
+
+/* post[k0][r] of example i from the upright scores of its four versions (sc[k] = score of the
+ * version that needs k turns): the photo needing k0, turned clockwise by j, is version
+ * (k0 - j) mod 4. */
+static void fv_example_post(const double sc[4], double temperature, double post[4][4])
+{
+    for (int k0 = 0; k0 < 4; k0++) {
+        double s[4];
+        for (int j = 0; j < 4; j++)
+            s[j] = sc[(k0 - j + 4) % 4];
+        pimg_orient_fv_posterior(s, temperature, post[k0]);
+    }
+}
+
+/* Smallest threshold (+1e-4) that turns none of the selected upright examples (post[i][0]),
+ * and the accuracy over all four cases at it plus margin (as it ships; as the rbf method
+ * reports it) and when forced (always the argmax). */
+static double fv_threshold(const double (*post)[4][4], const char *sel, int n, double margin, double *acc,
+                           double *forced)
+{
+    double thr = 0;
+    for (int i = 0; i < n; i++) {
+        if (!sel[i])
+            continue;
+        for (int r = 1; r < 4; r++)
+            if (post[i][0][r] > post[i][0][0] && post[i][0][r] > thr)
+                thr = post[i][0][r];
+    }
+    thr += 1e-4;
+    const double at = fmin(thr + margin, 0.999);
+    long ok = 0, okf = 0, tot = 0;
+    for (int i = 0; i < n; i++) {
+        if (!sel[i])
+            continue;
+        for (int k = 0; k < 4; k++) {
+            int rot, bb = 0;
+            double conf;
+            pimg_orient_decide(post[i][k], at, &rot, &conf);
+            for (int r = 1; r < 4; r++)
+                if (post[i][k][r] > post[i][k][bb])
+                    bb = r;
+            ok += rot == 90 * k;
+            okf += bb == k;
+            tot++;
+        }
+    }
+    *acc = tot ? (double)ok / tot : 0;
+    *forced = tot ? (double)okf / tot : 0;
+    return thr;
+}
+
+#define FV_TEMPERATURE 0.25
+#define FV_SAMPLES 20 /* descriptors per training image version for the vocabulary */
+
+static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, cJSON *info, pimg_orient_model **out,
+                            pimg_error *err)
+{
+    const int n = set->n;
+    const size_t dim = PIMG_ORIENT_FV_DIM;
+    pimg_status st = PIMG_OK;
+    double t = now_s();
+    int ntr = 0;
+    for (int i = 0; i < n; i++)
+        ntr += !set->v[i].test;
+    float *samp = malloc(sizeof(float) * (size_t)ntr * 4 * FV_SAMPLES * PIMG_ORIENT_FV_SIFT);
+    float *desc = malloc(sizeof(float) * PIMG_ORIENT_FV_MAX_DESC * (PIMG_ORIENT_FV_SIFT + 2));
+    float *turned = malloc(sizeof(float) * PIMG_ORIENT_FV_MAX_DESC * (PIMG_ORIENT_FV_SIFT + 2));
+    float *fv = malloc(sizeof(float) * (size_t)n * 4 * dim);
+    double(*S)[4] = calloc(n, sizeof *S);
+    double(*post)[4][4] = calloc(n, sizeof *post);
+    char *use = malloc(n), *sel = malloc(n);
+    int *fold = malloc(sizeof(int) * n);
+    pimg_orient_model *m = calloc(1, sizeof *m);
+    if (m)
+        m->fv = calloc(1, sizeof *m->fv);
+    if (!samp || !desc || !turned || !fv || !S || !post || !use || !sel || !fold || !m || !m->fv) {
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* Vocabulary from the training split only: FV_SAMPLES random descriptors per version. */
+    size_t ns = 0;
+    float *xy = desc + PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT, *txy = turned + PIMG_ORIENT_FV_MAX_DESC * PIMG_ORIENT_FV_SIFT;
+    for (int i = 0; i < n && !st; i++) {
+        if (set->v[i].test)
+            continue;
+        int nd = pimg_orient_fv_descriptors(set->v[i].grey, desc, xy);
+        if (nd <= 0) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int j = 0; j < 4; j++) {
+            pimg_orient_fv_turn_descriptors(desc, xy, nd, j, turned, txy);
+            rng_t r;
+            rng_seed(&r, o->seed, 5150 + (unsigned long long)i, j);
+            for (int k = 0; k < FV_SAMPLES; k++)
+                memcpy(samp + ns++ * PIMG_ORIENT_FV_SIFT, turned + (size_t)rng_int(&r, nd) * PIMG_ORIENT_FV_SIFT,
+                       sizeof(float) * PIMG_ORIENT_FV_SIFT);
+        }
+    }
+    if (st || (st = pimg_orient_fv_vocab_train(samp, ns, o->seed, &m->fv->vocab, err)))
+        goto out;
+    m->fv->temperature = FV_TEMPERATURE;
+    pimg_progress_say(o->progress, o->progress_ud, "vocabulary: PCA %d + GMM %d from %zu descriptors (%.1f s)", PIMG_ORIENT_FV_PCA,
+                      PIMG_ORIENT_FV_K, ns, now_s() - t);
+    /* Fisher vectors of every example's four versions (version k needs k turns). */
+    t = now_s();
+    for (int i = 0; i < n && !st; i++) {
+        int nd = pimg_orient_fv_descriptors(set->v[i].grey, desc, xy);
+        if (nd <= 0) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < 4 && !st; k++) {
+            pimg_orient_fv_turn_descriptors(desc, xy, nd, (4 - k) % 4, turned, txy);
+            st = pimg_orient_fv_encode_desc(&m->fv->vocab, turned, txy, nd, fv + ((size_t)i * 4 + k) * dim, err);
+        }
+        if ((i + 1) % 200 == 0)
+            pimg_progress_say(o->progress, o->progress_ud, "fisher vectors %d/%d (%.1f s)", i + 1, n, now_s() - t);
+    }
+    if (st)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        rng_t r;
+        rng_seed(&r, o->seed, 99, (unsigned long long)set->v[i].group);
+        fold[i] = rng_int(&r, o->folds);
+        sel[i] = !set->v[i].test && set->v[i].plain;
+    }
+    /* C by grouped cross-validation: out-of-fold accuracy at the threshold that turns no
+     * out-of-fold upright photo (the number that matters), ties broken by forced accuracy. */
+    static const double Cs[] = {0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1};
+    double best_C = 0.01, best_acc = -1, best_forced = -1;
+    cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
+    for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && (int)ci < o->max_iter; ci++) {
+        double t1 = now_s();
+        for (int f = 0; f < o->folds && !st; f++) {
+            for (int i = 0; i < n; i++)
+                use[i] = !set->v[i].test && fold[i] != f;
+            st = pimg_orient_fv_rank_train(fv, n, use, Cs[ci], o->seed + f, m->fv->w, err);
+            for (int i = 0; i < n && !st; i++)
+                if (!set->v[i].test && fold[i] == f)
+                    for (int k = 0; k < 4; k++) {
+                        const float *x = fv + ((size_t)i * 4 + k) * dim;
+                        double s = 0;
+                        for (size_t d = 0; d < dim; d++)
+                            s += (double)m->fv->w[d] * x[d];
+                        S[i][k] = s;
+                    }
+        }
+        if (st)
+            goto out;
+        for (int i = 0; i < n; i++)
+            fv_example_post(S[i], FV_TEMPERATURE, post[i]);
+        double acc, forced;
+        double thr = fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &acc, &forced);
+        pimg_progress_say(o->progress, o->progress_ud, "cv %zu: C=%g out-of-fold forced=%.4f, threshold %.4f (+ margin) acc=%.4f (%.1f s)", ci + 1,
+                          Cs[ci], forced, thr, acc, now_s() - t1);
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddNumberToObject(g, "C", Cs[ci]);
+        cJSON_AddNumberToObject(g, "cv_forced_accuracy", forced);
+        cJSON_AddNumberToObject(g, "cv_threshold", thr);
+        cJSON_AddNumberToObject(g, "cv_accuracy_at_threshold", acc);
+        cJSON_AddItemToArray(grid, g);
+        if (acc > best_acc + 1e-9 || (fabs(acc - best_acc) <= 1e-9 && forced > best_forced)) {
+            best_acc = acc;
+            best_forced = forced;
+            best_C = Cs[ci];
+        }
+    }
+    /* Out-of-fold posteriors at the chosen C give the threshold. */
+    for (int f = 0; f < o->folds && !st; f++) {
+        for (int i = 0; i < n; i++)
+            use[i] = !set->v[i].test && fold[i] != f;
+        st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed + f, m->fv->w, err);
+        for (int i = 0; i < n && !st; i++)
+            if (!set->v[i].test && fold[i] == f)
+                for (int k = 0; k < 4; k++) {
+                    const float *x = fv + ((size_t)i * 4 + k) * dim;
+                    double s = 0;
+                    for (size_t d = 0; d < dim; d++)
+                        s += (double)m->fv->w[d] * x[d];
+                    S[i][k] = s;
+                }
+    }
+    if (st)
+        goto out;
+    for (int i = 0; i < n; i++)
+        fv_example_post(S[i], FV_TEMPERATURE, post[i]);
+    double cv_acc, cv_forced;
+    double thr_oof = fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &cv_acc, &cv_forced);
+    const double thr_oof_m = fmin(thr_oof + o->turn_margin, 0.999);
+    double thr = thr_oof_m;
+    pimg_progress_say(o->progress, o->progress_ud, "chosen C=%g: out-of-fold forced=%.4f, threshold %.4f acc=%.4f", best_C, cv_forced,
+                      thr_oof, cv_acc);
+    /* Final model on the whole training split; held-out examples scored with it. */
+    t = now_s();
+    for (int i = 0; i < n; i++)
+        use[i] = !set->v[i].test;
+    if ((st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed, m->fv->w, err)))
+        goto out;
+    int nte = 0;
+    double held_max = 0;
+    for (int i = 0; i < n; i++) {
+        sel[i] = set->v[i].test && set->v[i].plain;
+        if (!sel[i])
+            continue;
+        for (int k = 0; k < 4; k++) {
+            const float *x = fv + ((size_t)i * 4 + k) * dim;
+            double s = 0;
+            for (size_t d = 0; d < dim; d++)
+                s += (double)m->fv->w[d] * x[d];
+            S[i][k] = s;
+        }
+        fv_example_post(S[i], FV_TEMPERATURE, post[i]);
+        for (int r = 1; r < 4; r++)
+            if (post[i][0][r] > post[i][0][0] && post[i][0][r] > held_max)
+                held_max = post[i][0][r];
+        nte++;
+    }
+    double test_acc_oof, test_forced;
+    fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &test_acc_oof, &test_forced);
+    if (held_max + 1e-4 + o->turn_margin > thr)
+        thr = fmin(held_max + 1e-4 + o->turn_margin, 0.999);
+    m->min_turn_prob = thr;
+    int *truth = malloc(sizeof(int) * (4 * nte + 1)), *pred = malloc(sizeof(int) * (4 * nte + 1));
+    if (!truth || !pred) {
+        free(truth);
+        free(pred);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int j = 0;
+        for (int i = 0; i < n; i++)
+            if (sel[i])
+                for (int k = 0; k < 4; k++, j++) {
+                    double conf;
+                    truth[j] = 90 * k;
+                    pimg_orient_decide(post[i][k], pass ? thr_oof_m : thr, &pred[j], &conf);
+                }
+        cJSON_AddItemToObject(info, pass ? "test_at_oof_threshold" : "test", pimg_orient_metrics(truth, pred, j));
+    }
+    free(truth);
+    free(pred);
+    pimg_progress_say(o->progress, o->progress_ud, "final model (%.1f s): held-out forced=%.4f, threshold %.4f (out-of-fold %.4f + margin, held-out upright max %.4f)",
+                      now_s() - t, test_forced, thr, thr_oof, held_max);
+    cJSON *ch = cJSON_AddObjectToObject(info, "model");
+    cJSON_AddStringToObject(ch, "method", "dense SIFT Fisher vectors (whole + 3 rows + 3 columns), linear ranking SVM "
+                                          "(squared hinge, no bias) on upright-minus-turned pairs, softmax over the four turns");
+    cJSON_AddNumberToObject(ch, "C", best_C);
+    cJSON_AddNumberToObject(ch, "temperature", FV_TEMPERATURE);
+    cJSON_AddNumberToObject(ch, "dimensions", PIMG_ORIENT_FV_DIM);
+    cJSON_AddNumberToObject(ch, "vocabulary_descriptors", (double)ns);
+    cJSON_AddNumberToObject(ch, "min_turn_prob", thr);
+    cJSON_AddNumberToObject(ch, "min_turn_prob_out_of_fold", thr_oof_m);
+    cJSON_AddNumberToObject(ch, "held_out_upright_max_turn_prob", held_max);
+    cJSON_AddNumberToObject(ch, "max_false_turn", 0);
+    cJSON_AddNumberToObject(ch, "turn_margin", o->turn_margin);
+    cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
+    cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_forced);
+    cJSON_AddNumberToObject(ch, "test_accuracy_always_turning", test_forced);
+out:
+    free(samp);
+    free(desc);
+    free(turned);
+    free(fv);
+    free(S);
+    free(post);
+    free(use);
+    free(sel);
+    free(fold);
+    if (st) {
+        pimg_orient_model_free(m);
+        return st;
+    }
+    *out = m;
+    return PIMG_OK;
+}
+
 pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model **out, cJSON **metrics,
                               pimg_error *err)
 {
@@ -735,7 +1043,16 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "bad training options");
         goto out;
     }
-    if ((st = build_set(o, &set, info, err)))
+    char tpath[1024];
+    if (o->dump_path) {
+        snprintf(tpath, sizeof tpath, "%s.thumbs", o->dump_path);
+        set.thumbs = fopen(tpath, "wb");
+    }
+    set.keep_grey = o->method == PIMG_ORIENT_METHOD_FV;
+    st = build_set(o, &set, info, err);
+    if (set.thumbs)
+        fclose(set.thumbs);
+    if (st)
         goto out;
     if (o->dump_path) {
         /* Raw little-endian dump for offline analysis: n, nfeat, then per example group, test,
@@ -752,6 +1069,12 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
         st = ok ? PIMG_ERR_CANCELLED : pimg_error_set(err, PIMG_ERR_IO, "%s: cannot write", o->dump_path);
         if (ok)
             pimg_error_set(err, st, "features written to %s", o->dump_path);
+        goto out;
+    }
+    if (o->method == PIMG_ORIENT_METHOD_FV) {
+        if ((st = train_fv(o, &set, info, &m, err)))
+            goto out;
+        cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
         goto out;
     }
     if ((st = scale_set(&set, &ss, err)))
@@ -883,6 +1206,17 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
                 held_max = tpost[nte][0][r];
         nte++;
     }
+    /* Held-out accuracy when always taking the most probable turn (no threshold). */
+    long forced_ok = 0;
+    for (int e = 0; e < nte; e++)
+        for (int k = 0; k < 4; k++) {
+            int bb = 0;
+            for (int r = 1; r < 4; r++)
+                if (tpost[e][k][r] > tpost[e][k][bb])
+                    bb = r;
+            forced_ok += bb == k;
+        }
+    double test_forced = nte ? (double)forced_ok / (4.0 * nte) : 0;
     double thr_oof = thr;
     if (held_max + 1e-4 + o->turn_margin > thr)
         thr = fmin(held_max + 1e-4 + o->turn_margin, 0.999);
@@ -916,8 +1250,11 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "cv_accuracy_at_threshold", cv_acc);
     cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
     cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);
+    cJSON_AddNumberToObject(ch, "test_accuracy_always_turning", test_forced);
     cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
 out:
+    for (int i = 0; i < set.n; i++)
+        free(set.v[i].grey);
     free(set.v);
     free(ss.nodes);
     free(fold);

@@ -1,5 +1,8 @@
 /* orient_train.h — self-supervised training and evaluation of the orientation classifier.
  *
+ * Two methods: the Fisher-vector ranker of orient_fv.h (default, shipped) and the earlier
+ * colour-moment + HOG RBF SVM of orient_features.h (--method rbf).
+ *
  * Any upright photo gives four labelled examples by turning it. The trainer reads upright photos
  * (labels.csv `up=1`, or every image of a folder without labels.csv), optionally composites
  * upright object cut-outs onto upright backgrounds (the marketplace "product on a background"
@@ -17,6 +20,8 @@
 #include "status.h"
 
 
+enum { PIMG_ORIENT_METHOD_RBF = 0, PIMG_ORIENT_METHOD_FV = 1 };
+
 typedef struct {
     const char *const *data_dirs; /* folders of photos (labels.csv optional) */
     int n_data_dirs;
@@ -32,13 +37,16 @@ typedef struct {
     double turn_margin;           /* added to that threshold: the final model, trained on all folds,
                                    * is more confident than the fold models were */
     int work_side;                /* longest side photos are loaded at for augmentation */
+    int method;                   /* PIMG_ORIENT_METHOD_RBF (colour moments + HOG, RBF SVM) or
+                                   * PIMG_ORIENT_METHOD_FV (dense SIFT Fisher vectors, ranking) */
     const char *dump_path;        /* if set: write the example features there and stop (analysis) */
     pimg_progress_fn progress;    /* may be NULL */
     void *progress_ud;
 } pimg_orient_train_opts;
 
-/* Fills o with the defaults (seed 1, 20% test, 3 variants, 300 composites, 3 folds, 8 grid
- * points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs stay NULL. */
+/* Fills o with the defaults (Fisher-vector method, seed 1, 20% test, 3 variants, 300 composites,
+ * 3 folds, 8 grid points, no out-of-fold false turns + 0.02 margin, 320 px). data_dirs/objects_dirs
+ * stay NULL. */
 void pimg_orient_train_opts_default(pimg_orient_train_opts *o);
 
 /* Trains a model. *metrics receives the split, grid search, chosen parameters and test-split

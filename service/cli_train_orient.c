@@ -35,7 +35,8 @@ static const char train_help[] =
     "Trains the 0/90/180/270 orientation classifier on upright photos (labels.csv up=1, or every\n"
     "image of a folder without labels.csv), each turned four ways, plus composites of the upright\n"
     "cut-outs in --objects (objects.csv) on upright backgrounds. Splits by photo / object, grid-\n"
-    "searches C and gamma with grouped cross-validation, writes MODEL (libsvm) and the model card\n"
+    "searches the SVM's C (and gamma for rbf) with grouped cross-validation, sets the turn threshold\n"
+    "so that no out-of-fold or held-out upright photo is turned, writes MODEL and the model card\n"
     "MODEL with .json, prints progress on stderr and the metrics JSON on stdout.\n"
     "  --data DIR          photo folder (repeatable)\n"
     "  --objects DIR       cut-outs with alpha for composites (repeatable)\n"
@@ -48,9 +49,12 @@ static const char train_help[] =
     "  --max-iter N        most grid points tried (default 8)\n"
     "  --max-false-turn F  out-of-fold false-turn rate the threshold allows (default 0)\n"
     "  --turn-margin F     added to that threshold (default 0.02)\n"
-    "  --dump-features F   only write the examples' features to F (for analysis) and stop\n";
+    "  --method M          fv: dense SIFT Fisher vectors, linear ranking of the four turns\n"
+    "                      (default); rbf: colour moments + HOG, 4-class RBF SVM (round 2)\n"
+    "  --dump-features F   only write the examples' features to F and their 128 px upright\n"
+    "                      thumbnails to F.thumbs (for analysis), and stop\n";
 
-enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL };
+enum { O_DATA = 300, O_OBJ, O_OUT, O_SEED, O_TEST, O_VAR, O_COMP, O_FOLDS, O_ITER, O_FT, O_MARGIN, O_DUMP, O_MODEL, O_METHOD };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},           {"data", required_argument, NULL, O_DATA},
@@ -60,6 +64,7 @@ static const struct option opts[] = {
     {"folds", required_argument, NULL, O_FOLDS}, {"max-iter", required_argument, NULL, O_ITER},
     {"max-false-turn", required_argument, NULL, O_FT}, {"model", required_argument, NULL, O_MODEL},
     {"turn-margin", required_argument, NULL, O_MARGIN}, {"dump-features", required_argument, NULL, O_DUMP},
+    {"method", required_argument, NULL, O_METHOD},
     {NULL, 0, NULL, 0},
 };
 
@@ -105,6 +110,16 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
         case O_MARGIN: if (num(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
         case O_DUMP: o.dump_path = optarg; break;
+        case O_METHOD:
+            if (!strcmp(optarg, "rbf"))
+                o.method = PIMG_ORIENT_METHOD_RBF;
+            else if (!strcmp(optarg, "fv"))
+                o.method = PIMG_ORIENT_METHOD_FV;
+            else {
+                fprintf(stderr, "pimg train orient: --method is rbf or fv\n");
+                return 2;
+            }
+            break;
         default: fputs(train_help, stderr); return 2;
         }
     }
