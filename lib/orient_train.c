@@ -840,10 +840,10 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         }
         for (int j = 0; j < 4; j++) {
             pimg_orient_fv_turn_descriptors(desc, xy, nd, j, turned, txy);
-            rng_t r;
-            rng_seed(&r, o->seed, 5150 + (unsigned long long)i, j);
+            pimg_rng r;
+            pimg_rng_seed(&r, o->seed, 5150 + (unsigned long long)i, j);
             for (int k = 0; k < FV_SAMPLES; k++)
-                memcpy(samp + ns++ * PIMG_ORIENT_FV_SIFT, turned + (size_t)rng_int(&r, nd) * PIMG_ORIENT_FV_SIFT,
+                memcpy(samp + ns++ * PIMG_ORIENT_FV_SIFT, turned + (size_t)pimg_rng_int(&r, nd) * PIMG_ORIENT_FV_SIFT,
                        sizeof(float) * PIMG_ORIENT_FV_SIFT);
         }
     }
@@ -870,9 +870,9 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     if (st)
         goto out;
     for (int i = 0; i < n; i++) {
-        rng_t r;
-        rng_seed(&r, o->seed, 99, (unsigned long long)set->v[i].group);
-        fold[i] = rng_int(&r, o->folds);
+        pimg_rng r;
+        pimg_rng_seed(&r, o->seed, 99, (unsigned long long)set->v[i].group);
+        fold[i] = pimg_rng_int(&r, o->folds);
         sel[i] = !set->v[i].test && set->v[i].plain;
     }
     /* C by grouped cross-validation: out-of-fold accuracy at the threshold that turns no
