@@ -8,6 +8,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@ struct pimg_image {
     int in_w, in_h;   /* after EXIF orientation */
     VipsImage *full;  /* current full-resolution pixels, NULL until first needed */
     int corrected;    /* full holds corrections (not just the decoded input) */
+    /* pimg_image_prefetch: a thread decodes full into memory while the analysis runs */
+    pthread_t prefetch;
+    int prefetching;
+    VipsImage *prefetched; /* the thread's result, NULL if the decode failed */
 };
 
 pimg_format pimg_format_sniff(const void *buf, size_t len)
@@ -270,43 +275,91 @@ pimg_status pimg_image_load_file(const char *path, const pimg_load_opts *opts, p
     return st;
 }
 
+static void *prefetch_main(void *vp)
+{
+    pimg_image *img = vp;
+    img->prefetched = vips_image_copy_memory(img->full);
+    if (!img->prefetched)
+        vips_error_clear(); /* the decode on first use reports it, with the caller's err */
+    vips_thread_shutdown(); /* frees libvips' per-thread buffers of a thread it did not start */
+    return NULL;
+}
+
+/* Waits for the prefetch thread and adopts its pixels. After a failed decode the lazy image has
+ * been read once (sequential access) and cannot be read again: drop it, the next use reopens
+ * it from the bytes and reports the error. */
+static void prefetch_join(pimg_image *img)
+{
+    if (!img->prefetching)
+        return;
+    pthread_join(img->prefetch, NULL);
+    img->prefetching = 0;
+    g_object_unref(img->full);
+    img->full = img->prefetched;
+    img->prefetched = NULL;
+}
+
 void pimg_image_free(pimg_image *img)
 {
     if (!img)
         return;
+    prefetch_join(img);
     if (img->full)
         g_object_unref(img->full);
     free(img->bytes);
     free(img);
 }
 
+static pimg_status open_full(pimg_image *img, pimg_error *err)
+{
+    /* Quarter turns (EXIF or ours) read the source out of order: ask for random access only
+     * then, so the common upright case streams. */
+    VipsAccess access = img->exif_orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM;
+    VipsImage *im = open_vips(img->bytes, img->len, img->format, access), *t;
+    if (!im)
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
+    if (img->exif_orientation != 1) {
+        if (vips_autorot(im, &t, NULL)) {
+            g_object_unref(im);
+            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot apply EXIF orientation");
+        }
+        g_object_unref(im);
+        im = t;
+    }
+    if (!(im = to_srgb8(im)))
+        return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
+    img->full = im;
+    return PIMG_OK;
+}
+
 pimg_status pimg_image_vips(pimg_image *img, VipsImage **out, pimg_error *err)
 {
+    prefetch_join(img);
     if (!img->full) {
-        /* Quarter turns (EXIF or ours) read the source out of order: ask for random access
-         * only then, so the common upright case streams. */
-        VipsAccess access = img->exif_orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM;
-        VipsImage *im = open_vips(img->bytes, img->len, img->format, access), *t;
-        if (!im)
-            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot decode image");
-        if (img->exif_orientation != 1) {
-            if (vips_autorot(im, &t, NULL)) {
-                g_object_unref(im);
-                return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot apply EXIF orientation");
-            }
-            g_object_unref(im);
-            im = t;
-        }
-        if (!(im = to_srgb8(im)))
-            return pimg_error_vips(err, PIMG_ERR_BAD_INPUT, "cannot convert image to sRGB");
-        img->full = im;
+        pimg_status st = open_full(img, err);
+        if (st)
+            return st;
     }
     *out = img->full;
     return PIMG_OK;
 }
 
+pimg_status pimg_image_prefetch(pimg_image *img, double max_pixels, pimg_error *err)
+{
+    if (img->prefetching || img->full || (double)img->in_w * img->in_h > max_pixels)
+        return PIMG_OK;
+    pimg_status st = open_full(img, err);
+    if (st)
+        return st;
+    if (pthread_create(&img->prefetch, NULL, prefetch_main, img)) /* no thread: decode lazily */
+        return PIMG_OK;
+    img->prefetching = 1;
+    return PIMG_OK;
+}
+
 void pimg_image_set_vips(pimg_image *img, VipsImage *next)
 {
+    prefetch_join(img);
     if (img->full)
         g_object_unref(img->full);
     img->full = next;
@@ -319,6 +372,7 @@ const void *pimg_image_bytes(const pimg_image *img, size_t *len)
     return img->bytes;
 }
 
+/* Header fields only: safe to read while a prefetch thread fills the pixels. */
 int pimg_image_width(const pimg_image *img) { return img->full ? img->full->Xsize : img->in_w; }
 int pimg_image_height(const pimg_image *img) { return img->full ? img->full->Ysize : img->in_h; }
 int pimg_image_input_width(const pimg_image *img) { return img->in_w; }

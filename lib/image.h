@@ -34,6 +34,8 @@ typedef struct {
 
 #define PIMG_DEFAULT_MAX_PIXELS (50ULL * 1000 * 1000)
 #define PIMG_ANALYSIS_SIDE 1024
+/* Largest input pimg_pipeline_enhance decodes into memory ahead (24 MP: 72 MB of pixels). */
+#define PIMG_PREFETCH_MAX_PIXELS 24e6
 
 /* The format the first bytes announce, PIMG_FMT_UNKNOWN if not on the allow-list. */
 pimg_format pimg_format_sniff(const void *buf, size_t len);
@@ -73,6 +75,14 @@ pimg_format pimg_image_format(const pimg_image *img);
  * scale, so cost barely grows with megapixels; never upsized). Decodes the
  * whole file strictly: BAD_INPUT on truncated/corrupt data.
  * Ownership: *out written only on success, freed with pimg_tensor_free. */
+/* Starts decoding the full-resolution pixels into memory on a second thread, so that the
+ * decode overlaps the analysis (which makes its own small copy with a shrink-on-load decode)
+ * and the corrections and the encoder later read memory. Worth it only when the output is
+ * encoded (enhance). A no-op when the pixels are already open or the input has more than
+ * max_pixels pixels (those stream as before, to bound memory). A decode error surfaces at the
+ * first use of the pixels, as without prefetch. Memory: 3 bytes per pixel, owned by img. */
+pimg_status pimg_image_prefetch(pimg_image *img, double max_pixels, pimg_error *err);
+
 pimg_status pimg_image_tensor(const pimg_image *img, int max_side, pimg_tensor **out,
                               pimg_error *err);
 

@@ -36,6 +36,7 @@ void pimg_pipeline_opts_default(pimg_pipeline_opts *o)
     o->quality = 85;
     o->analysis_side = PIMG_ANALYSIS_SIDE;
     o->fill = 0.85;
+    o->prefetch = 1;
 }
 
 pimg_status pimg_ops_parse(const char *list, unsigned *ops, pimg_error *err)
@@ -438,8 +439,10 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
         opts = &def;
     }
     run_state s = {0};
-    pimg_status st = run_analysis(models, img, opts, a, &s, err);
-    if (st || (st = check_deadline(opts, err)))
+    /* The output needs every pixel anyway: decode them on a second thread while the analysis
+     * runs on its own shrink-on-load copy. */
+    pimg_status st = opts->prefetch ? pimg_image_prefetch(img, PIMG_PREFETCH_MAX_PIXELS, err) : PIMG_OK;
+    if (st || (st = run_analysis(models, img, opts, a, &s, err)) || (st = check_deadline(opts, err)))
         goto out;
     double t = now_ms();
     int up_w = 0, up_h = 0; /* full-resolution size in the upright frame, before levelling */

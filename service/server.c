@@ -126,6 +126,7 @@ struct server {
     _Atomic uint64_t buffered;     /* body bytes held */
     _Atomic int active;            /* requests begun, not completed */
     int port;
+    int cores;                     /* online processors, for pipeline prefetch */
     pthread_mutex_t conns_mu;
     conn_info conns;               /* list head (sentinel) */
     int n_conns;
@@ -800,6 +801,9 @@ static void run_job(void *job, void *arg)
     }
     body_free(r); /* the images keep their own copies */
     r->opts.deadline_ms = r->deadline;
+    /* Decoding ahead on a second thread pays only with a core to spare; under load it would
+     * take CPU from the other requests. */
+    r->opts.prefetch = pimg_pool_running(s->pool) < s->cores;
     if (r->ep == PIMG_EP_ANALYZE)
         st = pimg_pipeline_analyze(models, img, &r->opts, &an, &err);
     else
@@ -1213,6 +1217,8 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->cores = cores > 0 ? (int)cores : 1;
     if (!(s->pool = pimg_pool_new(s->cfg.workers, s->cfg.queue, run_job, s))) {
         fprintf(stderr, "pimg serve: cannot start %d workers\n", s->cfg.workers);
         return 1;

@@ -1,5 +1,6 @@
 /* pipeline_test.c — unit tests for lib/pipeline: option parsing, the analysis JSON the
- * contract promises, and `enhance` keeping the input size with --ops enhance. */
+ * contract promises, `enhance` keeping the input size with --ops enhance, and decoding ahead
+ * (prefetch) changing nothing but the speed. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,80 @@ START_TEST(undecodable_input_fails_cleanly)
 }
 END_TEST
 
+/* One enhance run of buf with the given prefetch setting (no models: enhance ops only, plus an
+ * EXIF turn when the file has one). Returns the status; the JPEG goes to out and olen. */
+static pimg_status enhance_with(const void *buf, size_t len, int prefetch, void **out, size_t *olen)
+{
+    pimg_image *img = NULL;
+    pimg_error err = {0};
+    ck_assert_int_eq(pimg_image_load_buffer(buf, len, NULL, &img, &err), PIMG_OK);
+    pimg_pipeline_opts o;
+    pimg_pipeline_opts_default(&o);
+    ck_assert_int_eq(o.prefetch, 1);
+    o.prefetch = prefetch;
+    pimg_analysis a;
+    pimg_analysis_init(&a);
+    *out = NULL;
+    *olen = 0;
+    pimg_status st = pimg_pipeline_enhance(NULL, img, &o, &a, out, olen, &err);
+    pimg_analysis_clear(&a);
+    pimg_image_free(img);
+    return st;
+}
+
+START_TEST(prefetch_changes_nothing_but_speed)
+{
+    size_t len;
+    void *buf = test_jpeg(&len);
+    /* the same photo stored turned, with EXIF orientation 6: the prefetched pixels must be the
+     * turned ones */
+    VipsImage *im = vips_image_new_from_buffer(buf, len, "", NULL), *turned = NULL;
+    ck_assert_ptr_nonnull(im);
+    ck_assert_int_eq(vips_rot(im, &turned, VIPS_ANGLE_D270, NULL), 0);
+    VipsImage *tagged = NULL;
+    ck_assert_int_eq(vips_copy(turned, &tagged, NULL), 0);
+    vips_image_set_int(tagged, VIPS_META_ORIENTATION, 6);
+    void *exif = NULL;
+    size_t exif_len = 0;
+    ck_assert_int_eq(vips_jpegsave_buffer(tagged, &exif, &exif_len, "Q", 90, NULL), 0);
+    g_object_unref(im);
+    g_object_unref(turned);
+    g_object_unref(tagged);
+    const struct {
+        const void *buf;
+        size_t len;
+        int w, h;
+    } in[] = {{buf, len, 300, 200}, {exif, exif_len, 300, 200}};
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        void *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        ck_assert_int_eq(enhance_with(in[i].buf, in[i].len, 1, &a, &al), PIMG_OK);
+        ck_assert_int_eq(enhance_with(in[i].buf, in[i].len, 0, &b, &bl), PIMG_OK);
+        ck_assert_msg(al == bl && !memcmp(a, b, al), "case %zu: prefetch changed the output", i);
+        VipsImage *r = vips_image_new_from_buffer(a, al, "", NULL);
+        ck_assert_int_eq(r->Xsize, in[i].w);
+        ck_assert_int_eq(r->Ysize, in[i].h);
+        g_object_unref(r);
+        free(a);
+        free(b);
+    }
+    /* a file whose tail is cut: the same error with and without prefetch */
+    void *a = NULL;
+    size_t al = 0;
+    ck_assert_int_eq(enhance_with(buf, len * 3 / 4, 1, &a, &al), PIMG_ERR_BAD_INPUT);
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(enhance_with(buf, len * 3 / 4, 0, &a, &al), PIMG_ERR_BAD_INPUT);
+    ck_assert_ptr_null(a);
+    /* started and never used: freeing the image joins the decode (ASan checks the rest) */
+    pimg_image *img = NULL;
+    ck_assert_int_eq(pimg_image_load_buffer(buf, len, NULL, &img, NULL), PIMG_OK);
+    ck_assert_int_eq(pimg_image_prefetch(img, PIMG_PREFETCH_MAX_PIXELS, NULL), PIMG_OK);
+    pimg_image_free(img);
+    g_free(exif);
+    g_free(buf);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pipeline");
@@ -146,6 +221,7 @@ int main(void)
     tcase_add_test(tc, analysis_json_has_contract_fields);
     tcase_add_test(tc, enhance_only_keeps_size);
     tcase_add_test(tc, undecodable_input_fails_cleanly);
+    tcase_add_test(tc, prefetch_changes_nothing_but_speed);
     suite_add_tcase(s, tc);
     return pimg_test_run(s, 1);
 }
