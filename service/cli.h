@@ -4,6 +4,10 @@
 #ifndef PIMG_CLI_H
 #define PIMG_CLI_H
 
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
 #include "status.h"
 
 int pimg_cmd_analyze(int argc, char **argv, const char *exe);
@@ -23,6 +27,16 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe);
 /* Parses a whole decimal integer in lo..hi into *out. 0 ok; -1 (and *out untouched) for
  * anything else: empty, trailing characters, out of range. */
 int pimg_cli_parse_long(const char *s, long lo, long hi, long *out);
+
+/* Prints o as indented JSON on stdout: the trainers' and evaluators' report. */
+void pimg_cli_print_json(const cJSON *o);
+
+/* The current UTC time as 2026-11-26T01:02:03Z into buf. */
+void pimg_cli_utc_date(char *buf, size_t n);
+
+/* The head every model card shares: model name, creation time, the data folders.
+ * Ownership: the caller adds its fields and frees it with cJSON_Delete. NULL when out of memory. */
+cJSON *pimg_cli_card_new(const char *model, const char *const *dirs, int n_dirs);
 
 /* Exit code for a lib status: unreadable/undecodable input → 2, not implemented → 3, else 1. */
 int pimg_cli_exit_code(pimg_status st);

@@ -1,9 +1,43 @@
 /* cli_train.c — `pimg train` and `pimg eval`: dispatch to the per-model trainers
  * (cli_train_orient.c, cli_train_detect.c, cli_train_enhance.c, cli_train_level.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
+
+void pimg_cli_print_json(const cJSON *o)
+{
+    char *s = cJSON_Print(o);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+void pimg_cli_utc_date(char *buf, size_t n)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+cJSON *pimg_cli_card_new(const char *model, const char *const *dirs, int n_dirs)
+{
+    cJSON *card = cJSON_CreateObject();
+    if (!card)
+        return NULL;
+    char date[32];
+    pimg_cli_utc_date(date, sizeof date);
+    cJSON_AddStringToObject(card, "model", model);
+    cJSON_AddStringToObject(card, "created", date);
+    cJSON *d = cJSON_AddArrayToObject(card, "data");
+    for (int i = 0; i < n_dirs; i++)
+        cJSON_AddItemToArray(d, cJSON_CreateString(dirs[i]));
+    return card;
+}
 
 static const char help[] =
     "usage: pimg train orient|detect|enhance|level --data DIR [--labels CSV] --out MODEL [options]\n"

@@ -115,15 +115,6 @@ static void progress(void *ctx, const char *msg)
     fprintf(stderr, "[train detect] %s\n", msg);
 }
 
-static void print_json(cJSON *o)
-{
-    char *s = cJSON_Print(o);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 int pimg_cmd_train_detect(int argc, char **argv, const char *exe)
 {
     (void)exe;
@@ -164,8 +155,7 @@ int pimg_cmd_train_detect(int argc, char **argv, const char *exe)
     }
     cJSON_AddItemToObject(rep, "test", test);
     char date[32];
-    time_t now = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    pimg_cli_utc_date(date, sizeof date);
     cJSON_AddStringToObject(rep, "date", date);
     cJSON_AddStringToObject(rep, "model_file", a.out);
     /* Model card: same content, beside the model. */
@@ -186,7 +176,7 @@ int pimg_cmd_train_detect(int argc, char **argv, const char *exe)
         fprintf(stderr, "pimg: cannot write model card %s\n", card);
     }
     free(s);
-    print_json(rep);
+    pimg_cli_print_json(rep);
     cJSON_Delete(rep);
     pimg_detect_model_free(m);
     return fp ? 0 : 1;
@@ -224,7 +214,7 @@ int pimg_cmd_eval_detect(int argc, char **argv, const char *exe)
         return pimg_cli_exit_code(st);
     }
     cJSON_AddStringToObject(j, "model", a.model);
-    print_json(j);
+    pimg_cli_print_json(j);
     cJSON_Delete(j);
     return 0;
 }

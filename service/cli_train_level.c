@@ -106,15 +106,7 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe)
         return 0;
     }
     /* Model card: what data, which split, how it scored, when. */
-    cJSON *card = cJSON_CreateObject();
-    char date[32];
-    time_t now = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(card, "model", "level");
-    cJSON_AddStringToObject(card, "created", date);
-    cJSON *d = cJSON_AddArrayToObject(card, "data");
-    for (int i = 0; i < nd; i++)
-        cJSON_AddItemToArray(d, cJSON_CreateString(dirs[i]));
+    cJSON *card = pimg_cli_card_new("level", dirs, nd);
     cJSON_AddItemToObject(card, "metrics", cJSON_Duplicate(metrics, 1));
     st = pimg_level_model_save(m, outp, card, &err);
     cJSON_Delete(card);
@@ -128,11 +120,7 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe)
     pimg_level_card_path(outp, cpath, sizeof cpath);
     cJSON_AddStringToObject(metrics, "model_file", outp);
     cJSON_AddStringToObject(metrics, "card_file", cpath);
-    char *s = cJSON_Print(metrics);
-    if (s) {
-        puts(s);
-        free(s);
-    }
+    pimg_cli_print_json(metrics);
     cJSON_Delete(metrics);
     return 0;
 bad:

@@ -21,15 +21,6 @@ static void to_stderr(void *ud, const char *msg)
     fflush(stderr);
 }
 
-static void print_json(cJSON *o)
-{
-    char *s = cJSON_Print(o);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 static const char train_help[] =
     "usage: pimg train orient --data DIR [--data DIR2 ...] [--objects DIR] --out MODEL [options]\n"
     "Trains the 0/90/180/270 orientation classifier on upright photos (labels.csv up=1, or every\n"
@@ -145,15 +136,7 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         return pimg_cli_exit_code(st);
     }
     /* Model card: what data, which split, how it scored, when. */
-    cJSON *card = cJSON_CreateObject();
-    char date[32];
-    time_t now = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(card, "model", "orient");
-    cJSON_AddStringToObject(card, "created", date);
-    cJSON *d = cJSON_AddArrayToObject(card, "data");
-    for (int i = 0; i < nd; i++)
-        cJSON_AddItemToArray(d, cJSON_CreateString(dirs[i]));
+    cJSON *card = pimg_cli_card_new("orient", dirs, nd);
     cJSON *ob = cJSON_AddArrayToObject(card, "objects");
     for (int i = 0; i < no; i++)
         cJSON_AddItemToArray(ob, cJSON_CreateString(objs[i]));
@@ -170,7 +153,7 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
     pimg_orient_card_path(outp, cpath, sizeof cpath);
     cJSON_AddStringToObject(metrics, "model_file", outp);
     cJSON_AddStringToObject(metrics, "card_file", cpath);
-    print_json(metrics);
+    pimg_cli_print_json(metrics);
     cJSON_Delete(metrics);
     return 0;
 bad:
@@ -217,7 +200,7 @@ int pimg_cmd_eval_orient(int argc, char **argv, const char *exe)
         return pimg_cli_exit_code(st);
     }
     cJSON_AddStringToObject(metrics, "model_file", model);
-    print_json(metrics);
+    pimg_cli_print_json(metrics);
     cJSON_Delete(metrics);
     return 0;
 }
