@@ -802,6 +802,37 @@ static double fv_threshold(const double (*post)[4][4], const char *sel, int n, d
 #define FV_TEMPERATURE 0.25
 #define FV_SAMPLES 20 /* descriptors per training image version for the vocabulary */
 
+/* Upright scores of example i's four versions under the weights w. */
+static void fv_scores(const float *fv, int i, const float *w, double S[4])
+{
+    for (int k = 0; k < 4; k++) {
+        const float *x = fv + ((size_t)i * 4 + k) * PIMG_ORIENT_FV_DIM;
+        double s = 0;
+        for (size_t d = 0; d < PIMG_ORIENT_FV_DIM; d++)
+            s += (double)w[d] * x[d];
+        S[k] = s;
+    }
+}
+
+/* Out-of-fold scores of the training split at C: each fold scored by a ranker trained on the
+ * other folds (w is scratch space for the weights). */
+static pimg_status fv_out_of_fold(const pimg_orient_train_opts *o, const example_set *set, const float *fv,
+                                  const int *fold, double C, char *use, float *w, double (*S)[4], pimg_error *err)
+{
+    const int n = set->n;
+    for (int f = 0; f < o->folds; f++) {
+        for (int i = 0; i < n; i++)
+            use[i] = !set->v[i].test && fold[i] != f;
+        pimg_status st = pimg_orient_fv_rank_train(fv, n, use, C, o->seed + f, w, err);
+        if (st)
+            return st;
+        for (int i = 0; i < n; i++)
+            if (!set->v[i].test && fold[i] == f)
+                fv_scores(fv, i, w, S[i]);
+    }
+    return PIMG_OK;
+}
+
 static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, cJSON *info, pimg_orient_model **out,
                             pimg_error *err)
 {
@@ -882,21 +913,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
     for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && (int)ci < o->max_iter; ci++) {
         double t1 = now_s();
-        for (int f = 0; f < o->folds && !st; f++) {
-            for (int i = 0; i < n; i++)
-                use[i] = !set->v[i].test && fold[i] != f;
-            st = pimg_orient_fv_rank_train(fv, n, use, Cs[ci], o->seed + f, m->fv->w, err);
-            for (int i = 0; i < n && !st; i++)
-                if (!set->v[i].test && fold[i] == f)
-                    for (int k = 0; k < 4; k++) {
-                        const float *x = fv + ((size_t)i * 4 + k) * dim;
-                        double s = 0;
-                        for (size_t d = 0; d < dim; d++)
-                            s += (double)m->fv->w[d] * x[d];
-                        S[i][k] = s;
-                    }
-        }
-        if (st)
+        if ((st = fv_out_of_fold(o, set, fv, fold, Cs[ci], use, m->fv->w, S, err)))
             goto out;
         for (int i = 0; i < n; i++)
             fv_example_post(S[i], FV_TEMPERATURE, post[i]);
@@ -917,21 +934,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         }
     }
     /* Out-of-fold posteriors at the chosen C give the threshold. */
-    for (int f = 0; f < o->folds && !st; f++) {
-        for (int i = 0; i < n; i++)
-            use[i] = !set->v[i].test && fold[i] != f;
-        st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed + f, m->fv->w, err);
-        for (int i = 0; i < n && !st; i++)
-            if (!set->v[i].test && fold[i] == f)
-                for (int k = 0; k < 4; k++) {
-                    const float *x = fv + ((size_t)i * 4 + k) * dim;
-                    double s = 0;
-                    for (size_t d = 0; d < dim; d++)
-                        s += (double)m->fv->w[d] * x[d];
-                    S[i][k] = s;
-                }
-    }
-    if (st)
+    if ((st = fv_out_of_fold(o, set, fv, fold, best_C, use, m->fv->w, S, err)))
         goto out;
     for (int i = 0; i < n; i++)
         fv_example_post(S[i], FV_TEMPERATURE, post[i]);
@@ -953,13 +956,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         sel[i] = set->v[i].test && set->v[i].plain;
         if (!sel[i])
             continue;
-        for (int k = 0; k < 4; k++) {
-            const float *x = fv + ((size_t)i * 4 + k) * dim;
-            double s = 0;
-            for (size_t d = 0; d < dim; d++)
-                s += (double)m->fv->w[d] * x[d];
-            S[i][k] = s;
-        }
+        fv_scores(fv, i, m->fv->w, S[i]);
         fv_example_post(S[i], FV_TEMPERATURE, post[i]);
         for (int r = 1; r < 4; r++)
             if (post[i][0][r] > post[i][0][0] && post[i][0][r] > held_max)
