@@ -71,6 +71,16 @@ int pimg_csv_split(char *line, char **fields, int max)
     return n;
 }
 
+void pimg_csv_columns(char *const *fields, int nf, const char *const *want, int nwant, int *col)
+{
+    for (int k = 0; k < nwant; k++) {
+        col[k] = -1;
+        for (int i = 0; i < nf && col[k] < 0; i++)
+            if (!strcmp(fields[i], want[k]))
+                col[k] = i;
+    }
+}
+
 int pimg_has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -133,34 +143,24 @@ pimg_status pimg_photos_read(const char *dir, const char *csv_name, pimg_photo_l
         return read_plain_folder(dir, l, err);
     char line[8192];
     char *fields[64];
-    int col_file = -1, col_up = -1, col_rot = -1, first = 1;
+    static const char *const want[3] = {"file", "up", "rotation"};
+    int col[3];
     pimg_status st = PIMG_OK;
-    while (fgets(line, sizeof line, f)) {
+    if (!fgets(line, sizeof line, f)) { /* empty: no photos */
+        fclose(f);
+        return PIMG_OK;
+    }
+    pimg_csv_columns(fields, pimg_csv_split(line, fields, 64), want, 3, col);
+    if (col[0] < 0)
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
+    while (!st && fgets(line, sizeof line, f)) {
         int n = pimg_csv_split(line, fields, 64);
-        if (first) {
-            for (int i = 0; i < n; i++) {
-                if (!strcmp(fields[i], "file"))
-                    col_file = i;
-                else if (!strcmp(fields[i], "up"))
-                    col_up = i;
-                else if (!strcmp(fields[i], "rotation"))
-                    col_rot = i;
-            }
-            first = 0;
-            if (col_file < 0) {
-                st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: no 'file' column", path);
-                break;
-            }
+        if (n <= col[0] || !fields[col[0]][0] || fields[col[0]][0] == '#')
             continue;
-        }
-        if (n <= col_file || !fields[col_file][0] || fields[col_file][0] == '#')
-            continue;
-        int up = col_up >= 0 && col_up < n ? atoi(fields[col_up]) : 1;
-        int rot = col_rot >= 0 && col_rot < n ? atoi(fields[col_rot]) : 0;
-        if (list_add(l, dir, fields[col_file], up, rot)) {
+        int up = col[1] >= 0 && col[1] < n ? atoi(fields[col[1]]) : 1;
+        int rot = col[2] >= 0 && col[2] < n ? atoi(fields[col[2]]) : 0;
+        if (list_add(l, dir, fields[col[0]], up, rot))
             st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-            break;
-        }
     }
     fclose(f);
     return st;

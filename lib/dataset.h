@@ -25,6 +25,10 @@ int pimg_rng_int(pimg_rng *r, int n);                       /* uniform 0..n-1 (0
  * fields point into line. Returns the field count (at most max). */
 int pimg_csv_split(char *line, char **fields, int max);
 
+/* Finds the columns named in want among a header line's fields: col[k] is the index of
+ * want[k], -1 when the header lacks it. */
+void pimg_csv_columns(char *const *fields, int nf, const char *const *want, int nwant, int *col);
+
 /* 1 when name ends in an image extension the loaders accept. */
 int pimg_has_image_ext(const char *name);
 

@@ -14,6 +14,7 @@
 #include <vips/vips.h>
 
 #include "composite.h"
+#include "dataset.h"
 #include "detect_svm.h"
 #include "image.h"
 #include "saliency.h"
@@ -43,8 +44,6 @@ static double now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-
-static int csv_fields(char *line, char **f, int max);
 
 /* ---- data split ------------------------------------------------------------------------------ */
 
@@ -831,20 +830,15 @@ static pimg_status add_real(const pimg_detect_train_opts *o, sample **tr, int *n
     int col[6] = {-1, -1, -1, -1, -1, -1};
     static const char *const want[6] = {"file", "x0", "y0", "x1", "y1", "kind"};
     pimg_status st = PIMG_OK;
-    if (fgets(line, sizeof line, fp)) {
-        int nf = csv_fields(line, f, 16);
-        for (int i = 0; i < nf; i++)
-            for (int k = 0; k < 6; k++)
-                if (!strcmp(f[i], want[k]))
-                    col[k] = i;
-    }
+    if (fgets(line, sizeof line, fp))
+        pimg_csv_columns(f, pimg_csv_split(line, f, 16), want, 6, col);
     if (col[0] < 0 || col[1] < 0 || col[2] < 0 || col[3] < 0 || col[4] < 0) {
         fclose(fp);
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: needs file,x0,y0,x1,y1", o->labels_csv);
     }
     uint64_t r = o->seed * 31 + 5;
     while (fgets(line, sizeof line, fp)) {
-        int nf = csv_fields(line, f, 16);
+        int nf = pimg_csv_split(line, f, 16);
         if (nf <= col[4] || !f[col[0]][0] || f[col[0]][0] == '#')
             continue;
         char path[4096];
@@ -1186,39 +1180,6 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
     return PIMG_OK;
 }
 
-/* Splits one CSV line in place into at most max fields (double-quoted fields allowed). */
-static int csv_fields(char *line, char **f, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        if (*p == '"') {
-            p++;
-            f[n++] = p;
-            char *w = p;
-            while (*p && !(*p == '"' && p[1] != '"')) {
-                if (*p == '"')
-                    p++;
-                *w++ = *p++;
-            }
-            if (*p == '"')
-                p++;
-            *w = '\0';
-            while (*p && *p != ',') p++;
-        } else {
-            f[n++] = p;
-            while (*p && *p != ',' && *p != '\n' && *p != '\r') p++;
-        }
-        if (*p == ',') {
-            *p++ = '\0';
-            continue;
-        }
-        *p = '\0';
-        break;
-    }
-    return n;
-}
-
 pimg_status pimg_detect_eval_folder(const pimg_detect_model *m, const char *dir, cJSON **metrics, pimg_error *err)
 {
     char path[4096];
@@ -1233,11 +1194,7 @@ pimg_status pimg_detect_eval_folder(const pimg_detect_model *m, const char *dir,
         fclose(fp);
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: empty", path);
     }
-    int nf = csv_fields(line, f, 32);
-    for (int i = 0; i < nf; i++)
-        for (int k = 0; k < 7; k++)
-            if (!strcmp(f[i], want[k]))
-                col[k] = i;
+    pimg_csv_columns(f, pimg_csv_split(line, f, 32), want, 7, col);
     if (col[0] < 0 || col[1] < 0 || col[2] < 0 || col[3] < 0 || col[4] < 0) {
         fclose(fp);
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: needs file,x0,y0,x1,y1 columns", path);
@@ -1246,7 +1203,7 @@ pimg_status pimg_detect_eval_folder(const pimg_detect_model *m, const char *dir,
     double iou_sum = 0, ms = 0;
     pimg_status st = PIMG_OK;
     while (fgets(line, sizeof line, fp)) {
-        nf = csv_fields(line, f, 32);
+        int nf = pimg_csv_split(line, f, 32);
         int ok = nf > col[4] && f[col[0]][0] && f[col[0]][0] != '#';
         for (int k = 1; ok && k < 5; k++)
             ok = f[col[k]][0] != '\0';
