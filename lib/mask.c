@@ -126,20 +126,11 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
             for (int x = 0; x < W; x += step) {
                 if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
                     continue;
+                if (pass && backdrop_residual(t, coef, x, y) > 3 * sigma + 0.01)
+                    continue;
                 double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
                 double phi[6] = {1, u, v, u * u, u * v, v * v};
                 const float *p = pimg_tensor_at(t, x, y);
-                if (pass) {
-                    double r2 = 0;
-                    for (int c = 0; c < 3; c++) {
-                        double pr = 0;
-                        for (int k = 0; k < 6; k++)
-                            pr += coef[c][k] * phi[k];
-                        r2 += (p[c] - pr) * (p[c] - pr);
-                    }
-                    if (sqrt(r2) > 3 * sigma + 0.01)
-                        continue;
-                }
                 for (int c = 0; c < 3; c++)
                     for (int i = 0; i < 6; i++) {
                         b[c][i] += phi[i] * p[c];

@@ -67,6 +67,20 @@ static double lab_dist(const float *p, const double *q, double wl)
     return sqrt(d0 * d0 + d1 * d1 + d2 * d2);
 }
 
+/* Distance of pixel p of the scene from the fitted backdrop surface (coef per Lab channel over
+ * basis()). */
+static double backdrop_dist(const pimg_scene *s, const double coef[3][6], int p, double wl)
+{
+    double v[6], q[3];
+    basis((double)(p % s->w) / s->w - 0.5, (double)(p / s->w) / s->h - 0.5, v);
+    for (int ch = 0; ch < 3; ch++) {
+        q[ch] = 0;
+        for (int r = 0; r < 6; r++)
+            q[ch] += coef[ch][r] * v[r];
+    }
+    return lab_dist(s->lab + 3 * (size_t)p, q, wl);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -180,17 +194,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
             memcpy(coef[ch], b[ch], sizeof b[ch]);
         }
         int k = 0;
-        for (int i = 0; i < nr; i++) {
-            int p = ring[i];
-            double v[6], q[3];
-            basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
-            for (int ch = 0; ch < 3; ch++) {
-                q[ch] = 0;
-                for (int r = 0; r < 6; r++)
-                    q[ch] += coef[ch][r] * v[r];
-            }
-            res[k++] = lab_dist(s->lab + 3 * (size_t)p, q, pp->wl);
-        }
+        for (int i = 0; i < nr; i++)
+            res[k++] = backdrop_dist(s, coef, ring[i], pp->wl);
         double *sorted = malloc(sizeof(double) * nr);
         if (!sorted)
             goto out;
@@ -218,16 +223,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     st->sigma = sigma;
     st->share = share;
     double thr = fmax(pp->k * sigma, pp->floor_);
-    for (int p = 0; p < n; p++) {
-        double v[6], q[3];
-        basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
-        for (int ch = 0; ch < 3; ch++) {
-            q[ch] = 0;
-            for (int r = 0; r < 6; r++)
-                q[ch] += coef[ch][r] * v[r];
-        }
-        fg[p] = lab_dist(s->lab + 3 * (size_t)p, q, pp->wl) > thr;
-    }
+    for (int p = 0; p < n; p++)
+        fg[p] = backdrop_dist(s, coef, p, pp->wl) > thr;
     /* Connected parts; specks and JPEG ringing are dropped, parts of one product are joined. */
     for (int i = 0; i < n; i++)
         lab[i] = fg[i] ? -1 : 0;
