@@ -8,11 +8,13 @@
  * good photos essentially unchanged. */
 #include "enhance.h"
 #include "enhance_model.h"
+#include "fileio.h"
 #include "image_vips.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- model ---- */
 
@@ -207,26 +209,18 @@ bad:
 
 pimg_status pimg_enhance_model_load(const char *path, pimg_enhance_model **out, pimg_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat sb;
+    if (stat(path, &sb) != 0)
         return pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no enhancement model (built-in defaults)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n <= 0 || n > 64L * 1024 * 1024) {
-        fclose(f);
+    if (sb.st_size <= 0 || sb.st_size > 64L * 1024 * 1024)
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: bad size", path);
-    }
-    char *buf = malloc((size_t)n + 1);
-    if (!buf) {
-        fclose(f);
+    cJSON *j = NULL;
+    pimg_status rs = pimg_json_read(path, 64L * 1024 * 1024, &j, NULL);
+    if (rs == PIMG_ERR_NOMEM)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    }
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = '\0';
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
+    if (rs && rs != PIMG_ERR_BAD_INPUT)
+        return pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no enhancement model (built-in defaults)", path);
+    /* not JSON: j stays NULL and the check below reports it */
     pimg_enhance_model *m = calloc(1, sizeof *m);
     if (!m) {
         cJSON_Delete(j);

@@ -43,6 +43,24 @@ pimg_status pimg_file_read(const char *path, void **buf, size_t *len, pimg_error
     return PIMG_OK;
 }
 
+pimg_status pimg_json_read(const char *path, size_t max, cJSON **out, pimg_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (size_t)sb.st_size > max)
+        return pimg_error_set(err, PIMG_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max);
+    void *buf = NULL;
+    size_t n = 0;
+    pimg_status st = pimg_file_read(path, &buf, &n, err);
+    if (st)
+        return st;
+    cJSON *o = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    if (!o)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: not JSON", path);
+    *out = o;
+    return PIMG_OK;
+}
+
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -5,11 +5,18 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "status.h"
 
 /* Reads the whole file. IO (with the path and reason) or NOMEM on failure.
  * Ownership: *buf is malloc'd on success; caller frees with free(). */
 pimg_status pimg_file_read(const char *path, void **buf, size_t *len, pimg_error *err);
+
+/* Reads and parses a whole JSON file (the model files and cards) of at most max bytes.
+ * IO or NOMEM when it cannot be read, TOO_LARGE above max, BAD_INPUT when it is not JSON.
+ * Ownership: *out on success, freed with cJSON_Delete. */
+pimg_status pimg_json_read(const char *path, size_t max, cJSON **out, pimg_error *err);
 
 /* Writes data to dir/name durably: a temporary file in dir, fsync, rename over name, fsync of
  * dir. Readers see the old file or the whole new one, never a part; once this returns PIMG_OK

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "level_internal.h"
 
 #define NB PIMG_LEVEL_UBINS
@@ -237,21 +238,15 @@ pimg_status pimg_level_model_load(const char *path, pimg_level_model **out, pimg
     struct stat sb;
     if (stat(path, &sb) != 0)
         return pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no levelling model", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot read", path);
-    if (sb.st_size <= 0 || sb.st_size > (1 << 22)) {
-        fclose(f);
+    if (sb.st_size <= 0 || sb.st_size > (1 << 22))
         return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: unexpected size", path);
-    }
-    char *txt = malloc((size_t)sb.st_size + 1);
-    size_t n = txt ? fread(txt, 1, (size_t)sb.st_size, f) : 0;
-    fclose(f);
-    if (!txt)
+    /* a file that is not JSON fails the checks below, with their message */
+    cJSON *o = NULL;
+    pimg_status rs = pimg_json_read(path, 1 << 22, &o, NULL);
+    if (rs == PIMG_ERR_NOMEM)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    txt[n] = '\0';
-    cJSON *o = cJSON_Parse(txt);
-    free(txt);
+    if (rs && rs != PIMG_ERR_BAD_INPUT)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot read", path);
     pimg_level_model *m = calloc(1, sizeof *m);
     const cJSON *wo = o, *mc = o ? cJSON_GetObjectItemCaseSensitive(o, "min_conf") : NULL;
     const cJSON *sd = o ? cJSON_GetObjectItemCaseSensitive(o, "snap_deg") : NULL;

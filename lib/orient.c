@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "orient_internal.h"
 
 void pimg_orient_card_path(const char *svm_path, char *buf, size_t n)
@@ -25,27 +26,6 @@ void pimg_orient_card_path(const char *svm_path, char *buf, size_t n)
         snprintf(buf, n, "%.*s.json", (int)(len - 4), svm_path);
     else
         snprintf(buf, n, "%s.json", svm_path);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = '\0';
-            }
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* Reads a JSON number array of exactly n items into out. */
@@ -71,11 +51,11 @@ pimg_status pimg_orient_model_load(const char *path, pimg_orient_model **out, pi
         return pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no orientation model", path);
     char card[4096];
     pimg_orient_card_path(path, card, sizeof card);
-    char *text = read_text(card);
-    if (!text)
+    /* a card that is not JSON fails the checks below, with their message */
+    cJSON *j = NULL;
+    pimg_status rs = pimg_json_read(card, (64 << 20) - 1, &j, NULL);
+    if (rs && rs != PIMG_ERR_BAD_INPUT)
         return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot read the model card beside the model", card);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
     pimg_orient_model *m = calloc(1, sizeof *m);
     pimg_status st = PIMG_OK;
     if (!m) {
