@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,20 @@ static void job_persist(pimg_admin *a, const job *j)
     free(txt);
 }
 
+/* A JSON object from a file (the tools' stdout, a job's status), NULL when unreadable or not
+ * an object. */
+static cJSON *read_json(const char *path)
+{
+    cJSON *o = NULL;
+    if (pimg_json_read(path, SIZE_MAX, &o, NULL))
+        return NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The status a job left on disk, for jobs no longer in memory (restart, or more than MAX_JOBS
  * since). A job that was still queued or running then was cut short by the restart. */
 static cJSON *job_load(const pimg_admin *a, const char *id)
@@ -169,17 +184,9 @@ static cJSON *job_load(const pimg_admin *a, const char *id)
     if (!n || n >= sizeof ((job *)0)->id || strspn(id, "0123456789-") != n)
         return NULL;
     char path[PATH_MAX + 96];
-    void *buf = NULL;
-    size_t len = 0;
-    if (pathf(path, sizeof path, "%s/jobs/%s/status.json", a->state, id) < 0 ||
-        pimg_file_read(path, &buf, &len, NULL))
+    cJSON *o = NULL;
+    if (pathf(path, sizeof path, "%s/jobs/%s/status.json", a->state, id) < 0 || !(o = read_json(path)))
         return NULL;
-    cJSON *o = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return NULL;
-    }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "state");
     if (cJSON_IsString(st) && (!strcmp(st->valuestring, "queued") || !strcmp(st->valuestring, "running"))) {
         cJSON_ReplaceItemInObjectCaseSensitive(o, "state", cJSON_CreateString("interrupted"));
@@ -257,22 +264,6 @@ static int run_tool(pimg_admin *a, char *const argv[], const char *out_path, con
     a->child = 0;
     pthread_mutex_unlock(&a->mu);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
-static cJSON *read_json(const char *path)
-{
-    void *buf = NULL;
-    size_t n = 0;
-    if (pimg_file_read(path, &buf, &n, NULL))
-        return NULL;
-    /* the tools print one (pretty-printed) JSON object on stdout */
-    cJSON *o = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
 }
 
 /* The held-out metric both evaluations share: the first of a fixed list of names found at the
