@@ -707,15 +707,16 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
     if (thr > 0.999)
         thr = 0.999;
     free(best);
-    /* Out-of-fold accuracy and false turns at that threshold, over all four cases. */
-    long ok = 0, tot = 0, ft = 0, up = 0;
+    /* Out-of-fold accuracy and false turns at that threshold over all four cases, and, for
+     * comparison, the accuracy of always taking the most probable turn. */
+    long ok = 0, ok0 = 0, tot = 0, ft = 0, up = 0;
     for (int i = 0; i < s->n; i++) {
         if (s->v[i].test)
             continue;
         double post[4][4];
         example_posteriors(P[i], post);
         for (int k = 0; k < 4; k++) {
-            int rot;
+            int rot, bb = 0;
             double conf;
             pimg_orient_decide(post[k], thr, &rot, &conf);
             ok += rot == 90 * k;
@@ -724,24 +725,13 @@ static double choose_threshold(const example_set *s, const double (*P)[4][4], do
                 up++;
                 ft += rot != 0;
             }
-        }
-    }
-    *cv_acc = tot ? (double)ok / tot : 0;
-    /* Without a threshold (always the most probable turn), for comparison. */
-    long ok0 = 0;
-    for (int i = 0; i < s->n; i++) {
-        if (s->v[i].test)
-            continue;
-        double post[4][4];
-        example_posteriors(P[i], post);
-        for (int k = 0; k < 4; k++) {
-            int bb = 0;
             for (int r = 1; r < 4; r++)
                 if (post[k][r] > post[k][bb])
                     bb = r;
             ok0 += bb == k;
         }
     }
+    *cv_acc = tot ? (double)ok / tot : 0;
     *cv_argmax = tot ? (double)ok0 / tot : 0;
     *cv_false = up ? (double)ft / up : 0;
     return thr;
