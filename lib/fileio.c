@@ -61,6 +61,15 @@ pimg_status pimg_json_read(const char *path, size_t max, cJSON **out, pimg_error
     return PIMG_OK;
 }
 
+void pimg_card_path(const char *path, const char *ext, char *buf, size_t n)
+{
+    size_t len = strlen(path), el = strlen(ext);
+    if (len > el && !strcmp(path + len - el, ext))
+        snprintf(buf, n, "%.*s.json", (int)(len - el), path);
+    else
+        snprintf(buf, n, "%s.json", path);
+}
+
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

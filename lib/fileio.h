@@ -24,6 +24,10 @@ pimg_status pimg_json_read(const char *path, size_t max, cJSON **out, pimg_error
 pimg_status pimg_file_write_durably(const char *dir, const char *name, const void *data, size_t len,
                                     pimg_error *err);
 
+/* The model card beside a model file: path with its extension ext (".svm", ".model") replaced by
+ * ".json", or ".json" appended when path does not end in ext. */
+void pimg_card_path(const char *path, const char *ext, char *buf, size_t n);
+
 /* mkdir -p: creates path and its missing parents (mode 0755). 0 on success, -1 with errno. */
 int pimg_mkdir_p(const char *path);
 

@@ -154,14 +154,7 @@ out:
 
 /* ---- file ------------------------------------------------------------------------------- */
 
-void pimg_level_card_path(const char *path, char *buf, size_t n)
-{
-    size_t len = strlen(path);
-    if (len > 6 && !strcmp(path + len - 6, ".model"))
-        snprintf(buf, n, "%.*s.json", (int)(len - 6), path);
-    else
-        snprintf(buf, n, "%s.json", path);
-}
+void pimg_level_card_path(const char *path, char *buf, size_t n) { pimg_card_path(path, ".model", buf, n); }
 
 static cJSON *num_array(const double *v, int n)
 {

@@ -19,14 +19,7 @@
 #include "fileio.h"
 #include "orient_internal.h"
 
-void pimg_orient_card_path(const char *svm_path, char *buf, size_t n)
-{
-    size_t len = strlen(svm_path);
-    if (len > 4 && !strcmp(svm_path + len - 4, ".svm"))
-        snprintf(buf, n, "%.*s.json", (int)(len - 4), svm_path);
-    else
-        snprintf(buf, n, "%s.json", svm_path);
-}
+void pimg_orient_card_path(const char *svm_path, char *buf, size_t n) { pimg_card_path(svm_path, ".svm", buf, n); }
 
 /* Reads a JSON number array of exactly n items into out. */
 static int read_floats(const cJSON *arr, float *out, int n)

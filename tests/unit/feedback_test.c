@@ -1,5 +1,5 @@
 /* feedback_test.c — unit tests for lib/feedback: label parsing, durable add, reopen, export
- * split, and lib/fileio's durable write. */
+ * split, and lib/fileio's durable write, JSON file read and model-card path. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +137,36 @@ START_TEST(durable_write_replaces_whole_file)
 }
 END_TEST
 
+START_TEST(json_read_and_card_path)
+{
+    pimg_error err = {0};
+    char path[128];
+    ck_assert_int_eq(pimg_file_write_durably(dir, "m.json", "{\"a\": 1}", 8, &err), PIMG_OK);
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    cJSON *o = NULL;
+    ck_assert_int_eq(pimg_json_read(path, 8, &o, &err), PIMG_OK);
+    ck_assert_int_eq(cJSON_GetObjectItem(o, "a")->valueint, 1);
+    cJSON_Delete(o);
+    o = NULL;
+    ck_assert_int_eq(pimg_json_read(path, 7, &o, &err), PIMG_ERR_TOO_LARGE);
+    ck_assert_ptr_null(o);
+    ck_assert_int_eq(pimg_file_write_durably(dir, "m.json", "{oops", 5, &err), PIMG_OK);
+    ck_assert_int_eq(pimg_json_read(path, 100, &o, &err), PIMG_ERR_BAD_INPUT);
+    ck_assert_ptr_null(o);
+    snprintf(path, sizeof path, "%s/none.json", dir);
+    ck_assert_int_eq(pimg_json_read(path, 100, &o, &err), PIMG_ERR_IO);
+    char card[64];
+    pimg_card_path("models/orient.svm", ".svm", card, sizeof card);
+    ck_assert_str_eq(card, "models/orient.json");
+    pimg_card_path("models/level.model", ".model", card, sizeof card);
+    ck_assert_str_eq(card, "models/level.json");
+    pimg_card_path("x.bin", ".svm", card, sizeof card);
+    ck_assert_str_eq(card, "x.bin.json");
+    pimg_card_path(".svm", ".svm", card, sizeof card); /* nothing before the extension */
+    ck_assert_str_eq(card, ".svm.json");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("feedback");
@@ -145,6 +175,7 @@ int main(void)
     tcase_add_test(tc, label_parse_accepts_and_rejects);
     tcase_add_test(tc, add_survives_reopen_and_exports_split);
     tcase_add_test(tc, durable_write_replaces_whole_file);
+    tcase_add_test(tc, json_read_and_card_path);
     suite_add_tcase(s, tc);
     return pimg_test_run(s, 1);
 }
