@@ -148,17 +148,16 @@ static job *find_job(pimg_admin *a, const char *id)
     return NULL;
 }
 
-/* Writes a job's status to state_dir/jobs/ID/status.json (with a->mu held). Best effort: the
- * status in memory stays right if the disk fails. */
-static void job_persist(pimg_admin *a, const job *j)
+/* Writes a job's status text to state_dir/jobs/ID/status.json. Best effort: the status in
+ * memory stays right if the disk fails. One writer at a time: pimg_admin_retrain before it
+ * starts the job thread, then only that thread, outside a->mu (its fsyncs must not hold up
+ * status requests). */
+static void job_persist(const pimg_admin *a, const char *id, const char *txt)
 {
     char dir[PATH_MAX + 64];
-    if (pathf(dir, sizeof dir, "%s/jobs/%s", a->state, j->id) < 0 || pimg_mkdir_p(dir))
+    if (pathf(dir, sizeof dir, "%s/jobs/%s", a->state, id) < 0 || pimg_mkdir_p(dir))
         return;
-    char *txt = cJSON_PrintUnformatted(j->status);
-    if (txt)
-        pimg_file_write_durably(dir, "status.json", txt, strlen(txt), NULL);
-    free(txt);
+    pimg_file_write_durably(dir, "status.json", txt, strlen(txt), NULL);
 }
 
 /* A JSON object from a file (the tools' stdout, a job's status), NULL when unreadable or not
@@ -205,9 +204,10 @@ cJSON *pimg_admin_job(pimg_admin *a, const char *id)
     return o;
 }
 
-/* Replaces one field of a job's status (takes ownership of v). */
+/* Replaces one field of a job's status (takes ownership of v) and keeps it on disk. */
 static void job_set(pimg_admin *a, const char *id, const char *key, cJSON *v)
 {
+    char *txt = NULL;
     pthread_mutex_lock(&a->mu);
     job *j = find_job(a, id);
     if (j && v) {
@@ -215,11 +215,14 @@ static void job_set(pimg_admin *a, const char *id, const char *key, cJSON *v)
             cJSON_ReplaceItemInObjectCaseSensitive(j->status, key, v);
         else
             cJSON_AddItemToObject(j->status, key, v);
-        job_persist(a, j);
+        txt = cJSON_PrintUnformatted(j->status);
     } else {
         cJSON_Delete(v);
     }
     pthread_mutex_unlock(&a->mu);
+    if (txt)
+        job_persist(a, id, txt);
+    free(txt);
 }
 
 /* Runs exe with argv (NULL-terminated), stdout to out_path and stderr to log_path, niced and
@@ -459,7 +462,11 @@ pimg_status pimg_admin_retrain(pimg_admin *a, const char *options_json, size_t l
     cJSON_AddStringToObject(j->status, "state", "queued");
     cJSON_AddBoolToObject(j->status, "promoted", 0);
     cJSON_AddNumberToObject(j->status, "started", (double)time(NULL));
-    job_persist(a, j);
+    /* written before the job thread exists, so it cannot race the thread's own writes */
+    char *txt = cJSON_PrintUnformatted(j->status);
+    if (txt)
+        job_persist(a, j->id, txt);
+    free(txt);
     if (pthread_create(&a->thread, NULL, job_main, ja)) {
         cJSON_Delete(j->status);
         a->n_jobs--;
