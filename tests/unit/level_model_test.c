@@ -17,21 +17,6 @@
 #include "level_train.h"
 #include "testutil.h"
 
-/* Dark horizontal bars on white with a few vertical posts: a shelf-like upright scene. */
-static pimg_tensor *bars(int w, int h)
-{
-    pimg_tensor *t = pimg_tensor_new(w, h, 3);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int bar = (y % 60) < 18 && x > w / 10 && x < w - w / 10;
-            int post = (x % 150) < 10;
-            float v = bar || post ? 0.15f : 0.95f;
-            for (int c = 0; c < 3; c++)
-                pimg_tensor_at(t, x, y)[c] = v;
-        }
-    return t;
-}
-
 /* Angle (degrees) of the strongest bin of channel c within ±lim of centre (0 or 90). */
 static double peak_near(const pimg_level_hists *h, int c, double centre, double lim)
 {
@@ -57,7 +42,7 @@ static void hand_model(pimg_level_model *m)
 
 START_TEST(histograms_keep_families_apart_and_see_the_tilt)
 {
-    pimg_tensor *t = bars(640, 480);
+    pimg_tensor *t = pimg_test_bars(640, 480);
     pimg_tensor *ccw = pimg_tensor_rotate(t, -7.0); /* turned 7° counter-clockwise */
     pimg_level_hists *h = malloc(sizeof *h);
     ck_assert_int_eq(pimg_level_hists_compute(ccw, h, NULL), PIMG_OK);
@@ -120,7 +105,7 @@ START_TEST(estimate_with_a_model_finds_tilt_and_leaves_noise)
 {
     pimg_level_model m;
     hand_model(&m);
-    pimg_tensor *t = bars(600, 420);
+    pimg_tensor *t = pimg_test_bars(600, 420);
     pimg_tensor *cw = pimg_tensor_rotate(t, 8.0); /* clockwise: levelling turns back by -8 */
     double deg, conf;
     ck_assert_int_eq(pimg_level_estimate_model(&m, cw, &deg, &conf, NULL), PIMG_OK);
@@ -218,7 +203,7 @@ START_TEST(training_end_to_end_on_synthetic_scenes)
     /* Six upright "shelf" scenes of different sizes and bar spacings (no labels.csv: every image
      * counts as upright). */
     for (int i = 0; i < 6; i++) {
-        pimg_tensor *t = bars(360 + 40 * i, 260 + 20 * i);
+        pimg_tensor *t = pimg_test_bars(360 + 40 * i, 260 + 20 * i);
         char name[32];
         snprintf(name, sizeof name, "s%d.jpg", i);
         write_jpeg(t, dir, name);

@@ -14,24 +14,9 @@
 #include "pimg.h"
 #include "testutil.h"
 
-/* Dark horizontal bars on white with a few vertical posts: a shelf-like upright scene. */
-static pimg_tensor *bars(int w, int h)
-{
-    pimg_tensor *t = pimg_tensor_new(w, h, 3);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int bar = (y % 60) < 18 && x > w / 10 && x < w - w / 10;
-            int post = (x % 150) < 10;
-            float v = bar || post ? 0.15f : 0.95f;
-            for (int c = 0; c < 3; c++)
-                pimg_tensor_at(t, x, y)[c] = v;
-        }
-    return t;
-}
-
 START_TEST(tilted_bars_give_their_angle_with_the_right_sign)
 {
-    pimg_tensor *t = bars(600, 420);
+    pimg_tensor *t = pimg_test_bars(600, 420);
     double deg, conf;
     ck_assert_int_eq(pimg_level_estimate(t, &deg, &conf, NULL), PIMG_OK);
     ck_assert_double_eq_tol(deg, 0.0, 0.2);
@@ -123,7 +108,7 @@ END_TEST
 START_TEST(apply_turns_at_full_resolution_and_crops)
 {
     /* Encode the bars, turned 6° counter-clockwise, as PNG; load; level by +6 (clockwise). */
-    pimg_tensor *t = bars(800, 600);
+    pimg_tensor *t = pimg_test_bars(800, 600);
     pimg_tensor *r = pimg_tensor_rotate(t, -6.0);
     unsigned char *px = malloc((size_t)800 * 600 * 3);
     for (int i = 0; i < 800 * 600 * 3; i++)

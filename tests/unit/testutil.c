@@ -62,3 +62,17 @@ double pimg_test_corner_err(const double H[9], const double G[9], double w, doub
     }
     return e / 4;
 }
+
+pimg_tensor *pimg_test_bars(int w, int h)
+{
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int bar = (y % 60) < 18 && x > w / 10 && x < w - w / 10;
+            int post = (x % 150) < 10;
+            float v = bar || post ? 0.15f : 0.95f;
+            for (int c = 0; c < 3; c++)
+                pimg_tensor_at(t, x, y)[c] = v;
+        }
+    return t;
+}
