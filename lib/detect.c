@@ -28,7 +28,7 @@
  * train/ photos, never public/): lightness weighted fully, a residual of 3 Lab units on 60% of
  * a 3% ring counts as plain, foreground above 4 sigma and 8 units; up to 12 units the box is
  * still a candidate for the scorer. */
-static const pimg_plain_params plain_params = {
+const pimg_plain_params pimg_detect_plain_params = {
     .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
     .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
 };
@@ -357,7 +357,7 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
      * nearly plain one it competes with the proposals. */
     double pc[PIMG_PLAIN_MAXBOX][4], pbox[4], pscore = -INFINITY;
     int npc = 0;
-    int plain = pimg_scene_backdrop_box(s, &plain_params, pc, &npc, NULL);
+    int plain = pimg_scene_backdrop_box(s, &pimg_detect_plain_params, pc, &npc, NULL);
     if (plain) {
         /* the scorer picks among the backdrop candidates */
         double pcs[PIMG_PLAIN_MAXBOX];

@@ -11,6 +11,9 @@
 #include "detect.h"
 #include "saliency.h"
 
+/* The plain-backdrop settings detection uses (read-only; chosen on validation, see detect.c). */
+extern const pimg_plain_params pimg_detect_plain_params;
+
 /* Wraps a trained libsvm model; the wrapper takes ownership of svm (freed with
  * pimg_detect_model_free). NULL on no memory (svm is then freed too). */
 pimg_detect_model *pimg_detect_model_wrap(struct svm_model *svm);

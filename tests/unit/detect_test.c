@@ -89,10 +89,7 @@ END_TEST
  * a textured photo is not taken for plain. */
 START_TEST(plain_backdrop_box_and_test)
 {
-    static const pimg_plain_params pp = {
-        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
-        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
-    };
+    const pimg_plain_params *pp = &pimg_detect_plain_params; /* the shipped settings */
     double box[4] = {40, 20, 760, 590}; /* touches nearly every edge */
     pimg_tensor *t = ellipse_scene(800, 600, box);
     pimg_scene *s = NULL;
@@ -100,7 +97,7 @@ START_TEST(plain_backdrop_box_and_test)
     double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
     pimg_plain_stats ps;
     int npb = 0;
-    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps), 1);
     ck_assert(ps.sigma >= 0 && ps.sigma < 3 && ps.share > 0.6);
     ck_assert_int_ge(npb, 1);
     for (int k = 0; k < 4; k++)
@@ -120,7 +117,7 @@ START_TEST(plain_backdrop_box_and_test)
     for (long i = 0; i < (long)t->w * t->h * 3; i++)
         t->data[i] = (float)pimg_rand_uniform(&r);
     ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
-    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps), 1);
     ck_assert(ps.sigma > 3);
     pimg_scene_free(s);
     pimg_tensor_free(t);
@@ -132,10 +129,7 @@ END_TEST
  * plain and the box of what departs from the backdrop reaches the frame's edges. */
 START_TEST(plain_backdrop_with_product_off_the_frame)
 {
-    static const pimg_plain_params pp = {
-        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
-        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
-    };
+    const pimg_plain_params *pp = &pimg_detect_plain_params; /* the shipped settings */
     const int w = 800, h = 600;
     const double cx = 650, cy = 450, rx = 350, ry = 300;
     const double truth[4] = {300, 150, 800, 600}; /* the ellipse clipped by the frame */
@@ -158,7 +152,7 @@ START_TEST(plain_backdrop_with_product_off_the_frame)
     double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
     pimg_plain_stats ps;
     int npb = 0;
-    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps), 1);
     ck_assert_msg(ps.sigma < 3 && ps.share > 0.6 && ps.share < 0.8, "sigma %.2f share %.2f", ps.sigma, ps.share);
     ck_assert_int_eq(ps.big_edges, 2);
     for (int k = 0; k < 4; k++)
@@ -179,10 +173,7 @@ END_TEST
  * the photo is not taken for plain. */
 START_TEST(plain_backdrop_rejects_frame_spanning_lines)
 {
-    static const pimg_plain_params pp = {
-        .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
-        .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
-    };
+    const pimg_plain_params *pp = &pimg_detect_plain_params; /* the shipped settings */
     const int w = 800, h = 600;
     pimg_tensor *t = pimg_tensor_new(w, h, 3);
     for (int y = 0; y < h; y++)
@@ -199,7 +190,7 @@ START_TEST(plain_backdrop_rejects_frame_spanning_lines)
     double pbs[PIMG_PLAIN_MAXBOX][4];
     pimg_plain_stats ps;
     int npb = 0;
-    int r = pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps);
+    int r = pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps);
     ck_assert_msg(ps.sigma < 3 && ps.share >= 0.6, "sigma %.2f share %.2f", ps.sigma, ps.share);
     ck_assert_int_eq(ps.big_edges, 4);
     ck_assert(ps.big_fill < 0.5);
