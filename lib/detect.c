@@ -27,10 +27,12 @@
 /* Plain-backdrop test and box. Chosen on validation (held-out composites and hand-labelled
  * train/ photos, never public/): lightness weighted fully, a residual of 3 Lab units on 60% of
  * a 3% ring counts as plain, foreground above 4 sigma and 8 units; up to 12 units the box is
- * still a candidate for the scorer. */
+ * still a candidate for the scorer. A ring that fits to 4 units on 90% of its length (a carpet,
+ * a wood grain, a studio sweep with JPEG noise) is plain too: there the ranker boxed a salient
+ * piece of a thin or two-part product (a sickle's blade, one scissor handle). */
 const pimg_plain_params pimg_detect_plain_params = {
     .ring = 0.03, .wl = 1.0, .max_sigma = 3.0, .min_share = 0.6, .k = 4.0, .floor_ = 8.0,
-    .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0,
+    .min_area = 0.003, .part = 0.05, .cand_sigma = 12.0, .wide_sigma = 4.0, .wide_share = 0.9,
 };
 
 struct pimg_detect_model {

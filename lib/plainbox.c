@@ -247,7 +247,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     }
     for (int i = 0; i < nb; i++)
         st->nparts += area[i] >= 0.002 * n;
-    int is_plain = sigma <= pp->max_sigma && share >= pp->min_share;
+    int is_plain = (sigma <= pp->max_sigma && share >= pp->min_share) ||
+                   (pp->wide_share > 0 && sigma <= pp->wide_sigma && share >= pp->wide_share);
     /* A "product" that reaches all four edges yet covers less than half of its box is a
      * scene's lines or texture on a smooth field (a wall, a sky), not a product: it may still
      * compete as a candidate, but the photo is not taken for plain. */

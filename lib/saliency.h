@@ -68,6 +68,8 @@ typedef struct {
     double min_area;  /* largest part must cover this share of the frame */
     double part;      /* parts at least this share of the largest join the box */
     double cand_sigma; /* up to this residual the box is still offered to the scorer */
+    double wide_sigma; /* a ring that fits this well ... */
+    double wide_share; /* ... on at least this share also counts as plain (0 = off) */
 } pimg_plain_params;
 
 /* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small

@@ -4,6 +4,8 @@
 Downloads (apt-get download, no install) and unpacks Debian packages, then writes
   OUT/walls/   upright photographs from wallpaper packages + labels.csv (file,up,kind,rotation,source)
   OUT/stamps/  tuxpaint stamp cut-outs (PNG with alpha) + objects.csv (file,up,name,source)
+  OUT/gcompris-detect/ (with --detect-val) gcompris photos of tools, objects and fish with
+               hand-checked product boxes: a detector validation set (see models/README.md)
   OUT/gcompris/ upright photographs of gcompris-qt-data (Wikimedia Commons photos of animals,
                monuments, objects on white; packed in Qt .rcc resource files) + labels.csv
                (file,up,kind,rotation,license,source)
@@ -53,6 +55,9 @@ ap.add_argument("--objects", default="../shared/data/objects/objects.csv")
 ap.add_argument("--train", default="../shared/data/train/labels.csv")
 ap.add_argument("--exclude-dir", default="../shared/data/public")
 ap.add_argument("--train-dir", default="../shared/data/train")
+ap.add_argument("--detect-val", default=None, metavar="CSV",
+                help="also write OUT/gcompris-detect/ (labels.csv with boxes) from this box list, "
+                     "e.g. data/detect_val_gcompris.csv: the detector's gcompris validation photos")
 a = ap.parse_args()
 out = os.path.abspath(a.out)
 debs, xdir = os.path.join(out, "debs"), os.path.join(out, "x")
@@ -251,3 +256,44 @@ def gcompris(out):
 
 
 gcompris(out)
+
+
+def gcompris_detect(out, boxes_csv):
+    """Detector validation photos: the gcompris files named in boxes_csv with their boxes."""
+    import io
+    import numpy as np
+    from PIL import Image
+    root = unpack(GC_PKG) + GC_RCC
+    dst = os.path.join(out, "gcompris-detect")
+    os.makedirs(dst, exist_ok=True)
+    want = list(csv.DictReader(open(boxes_csv)))
+    files = dict(rcc_files(os.path.join(root, "categorization.rcc")))
+    lic = {}
+    for p, raw in files.items():
+        if os.path.basename(p) == "README":
+            lic.update(readme_licences(raw.decode("utf-8", "replace")))
+    known = np.concatenate([thumbs(a.exclude_dir), thumbs(a.train_dir)])
+    rows, dup = [], 0
+    for r in want:
+        p = next(k for k in files if k.endswith(r["path"]))
+        im = Image.open(io.BytesIO(files[p])).convert("RGB")
+        v = np.asarray(im.convert("L").resize((32, 32)), dtype=float).ravel()
+        v -= v.mean(); v /= max(np.linalg.norm(v), 1e-9)
+        if len(known) and float((known @ v).max()) > 0.9:
+            dup += 1  # a copy of a test or train photo: never validate on it
+            continue
+        parts = r["path"].split("/")
+        name = f"{parts[-2]}_{parts[-1][:-5]}.jpg"
+        im.save(os.path.join(dst, name), quality=95)
+        l, src = lic.get(os.path.basename(p), ("see the package copyright file", ""))
+        rows.append([name, 1, r["kind"], 0, r["x0"], r["y0"], r["x1"], r["y1"], l,
+                     f"Debian package {GC_PKG}: {GC_RCC}/categorization.rcc:{p}", r["how"]])
+    with open(os.path.join(dst, "labels.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "up", "kind", "rotation", "x0", "y0", "x1", "y1", "license", "source", "description"])
+        w.writerows(rows)
+    print(len(rows), "gcompris detector validation photos;", dup, "left out as copies of test or train photos")
+
+
+if a.detect_val:
+    gcompris_detect(out, a.detect_val)

@@ -124,6 +124,34 @@ START_TEST(plain_backdrop_box_and_test)
 }
 END_TEST
 
+/* The second plainness rule: a backdrop residual above max_sigma still counts as plain when
+ * it is within wide_sigma on at least wide_share of the ring; with the rule off the same photo
+ * only offers its box to the scorer (2). */
+START_TEST(plain_backdrop_wide_rule)
+{
+    double box[4] = {200, 150, 520, 390};
+    pimg_tensor *t = ellipse_scene(800, 600, box);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    pimg_plain_params pp = pimg_detect_plain_params;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    pp.max_sigma = ps.sigma / 2; /* the first rule now fails */
+    pp.wide_share = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 2);
+    pp.wide_sigma = ps.sigma + 0.5;
+    pp.wide_share = ps.share;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    pp.wide_sigma = ps.sigma / 2; /* residual too large for the wide rule too */
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 2);
+    ck_assert(pimg_detect_plain_params.wide_sigma > pimg_detect_plain_params.max_sigma);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
 /* A product that runs off two edges of the frame (a third of the ring is product, in two
  * colours): the backdrop fit is seeded from the ring's dominant colour, so the photo is still
  * plain and the box of what departs from the backdrop reaches the frame's edges. */
@@ -395,6 +423,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
     tcase_add_test(tc, plain_backdrop_box_and_test);
+    tcase_add_test(tc, plain_backdrop_wide_rule);
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
     tcase_add_test(tc, rerank_file_and_pick);
