@@ -210,6 +210,23 @@ def thumbs(folder):
     return np.array(res)
 
 
+def rcc_licences(files):
+    """file name -> (licence, source) from every README among a resource file's entries."""
+    lic = {}
+    for p, raw in files.items():
+        if os.path.basename(p) == "README":
+            lic.update(readme_licences(raw.decode("utf-8", "replace")))
+    return lic
+
+
+def is_copy(im, known):
+    """True if the photo's 32x32 grey thumbnail correlates > 0.9 with one of known (thumbs())."""
+    import numpy as np
+    v = np.asarray(im.convert("L").resize((32, 32)), dtype=float).ravel()
+    v -= v.mean(); v /= max(np.linalg.norm(v), 1e-9)
+    return len(known) > 0 and float((known @ v).max()) > 0.9
+
+
 def gcompris(out):
     import io
     import numpy as np
@@ -221,10 +238,7 @@ def gcompris(out):
     rows, dup = [], 0
     for act, subsets in GC_SETS.items():
         files = dict(rcc_files(os.path.join(root, act + ".rcc")))
-        lic = {}
-        for p, raw in files.items():
-            if os.path.basename(p) == "README":
-                lic.update(readme_licences(raw.decode("utf-8", "replace")))
+        lic = rcc_licences(files)
         for p in sorted(files):
             if not p.endswith(".webp"):
                 continue
@@ -234,9 +248,7 @@ def gcompris(out):
             im = Image.open(io.BytesIO(files[p])).convert("RGB")
             if min(im.size) < 150:
                 continue
-            v = np.asarray(im.convert("L").resize((32, 32)), dtype=float).ravel()
-            v -= v.mean(); v /= max(np.linalg.norm(v), 1e-9)
-            if len(known) and float((known @ v).max()) > 0.9:
+            if is_copy(im, known):
                 dup += 1
                 continue
             # plain: a bright, even border (objects shot on white), else a scene
@@ -268,18 +280,13 @@ def gcompris_detect(out, boxes_csv):
     os.makedirs(dst, exist_ok=True)
     want = list(csv.DictReader(open(boxes_csv)))
     files = dict(rcc_files(os.path.join(root, "categorization.rcc")))
-    lic = {}
-    for p, raw in files.items():
-        if os.path.basename(p) == "README":
-            lic.update(readme_licences(raw.decode("utf-8", "replace")))
+    lic = rcc_licences(files)
     known = np.concatenate([thumbs(a.exclude_dir), thumbs(a.train_dir)])
     rows, dup = [], 0
     for r in want:
         p = next(k for k in files if k.endswith(r["path"]))
         im = Image.open(io.BytesIO(files[p])).convert("RGB")
-        v = np.asarray(im.convert("L").resize((32, 32)), dtype=float).ravel()
-        v -= v.mean(); v /= max(np.linalg.norm(v), 1e-9)
-        if len(known) and float((known @ v).max()) > 0.9:
+        if is_copy(im, known):
             dup += 1  # a copy of a test or train photo: never validate on it
             continue
         parts = r["path"].split("/")
