@@ -28,7 +28,7 @@ static const char train_help[] =
     "                   box differences within a photo, 2: both kinds of vectors in one SVM\n"
     "  --rerank 0|1     1: also train the second-stage re-ranker of the top 5 boxes, written\n"
     "                   beside MODEL as *_rerank.svm and kept only if it helps validation (1)\n"
-    "  --rounds N       max hard-negative mining rounds (3; none starts after 6 minutes)\n"
+    "  --rounds N       max hard-negative mining rounds (3)\n"
     "  --side N         composite longest side in px (384)\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
     "                   split 70/30 by file and added to the training / validation samples\n"
