@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <libsvm/svm.h>
 #include <vips/vips.h>
 
+#include "clock.h"
 #include "composite.h"
 #include "dataset.h"
 #include "detect_svm.h"
@@ -38,12 +38,6 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
 }
 
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- data split ------------------------------------------------------------------------------ */
 
@@ -888,7 +882,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     tset t = {0};
     pimg_detect_model *best = NULL;
     cJSON *rep = NULL;
-    double t0 = now_ms();
+    double t0 = pimg_clock_ms();
     pimg_status st = split_load(o, &ss, err);
     if (st)
         return st;
@@ -901,7 +895,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         goto out;
     if (o->labels_csv && (st = add_real(o, &tr, &ntr, &va, &nva, &nreal_tr, &nreal_va, err)))
         goto out;
-    pimg_progress_say(o->progress, o->progress_ctx, "features ready in %.1f s", (now_ms() - t0) / 1e3);
+    pimg_progress_say(o->progress, o->progress_ctx, "features ready in %.1f s", (pimg_clock_ms() - t0) / 1e3);
     {
         /* Proposal recall bounds what any scorer can reach: report it. */
         int r50 = 0, r70 = 0;
@@ -961,7 +955,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     int bi = -1;
     val_result bv = {.loss = INFINITY};
     for (int g = 0; g < ng; g++) {
-        double ts = now_ms();
+        double ts = pimg_clock_ms();
         struct svm_model *svm = fit(&t, &grid[g]);
         pimg_detect_model *m = svm ? pimg_detect_model_wrap(svm) : NULL;
         if (!m)
@@ -969,7 +963,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         val_result v = validate(m, va, nva, NULL, NULL);
         char nb[64];
         pimg_progress_say(o->progress, o->progress_ctx, "search %-24s val loss %.4f hit50 %.3f (%d SV, %.1f s)", cfg_name(&grid[g], nb, sizeof nb), v.loss,
-            v.hit50, svm_get_nr_sv(pimg_detect_model_svm(m)), (now_ms() - ts) / 1e3);
+            v.hit50, svm_get_nr_sv(pimg_detect_model_svm(m)), (pimg_clock_ms() - ts) / 1e3);
         cJSON *e = val_json(&v);
         cJSON_AddStringToObject(e, "config", nb);
         cJSON_AddNumberToObject(e, "support_vectors", svm_get_nr_sv(pimg_detect_model_svm(m)));
@@ -1011,14 +1005,14 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             stop = "no_new_hard_negatives";
             break;
         }
-        double ts = now_ms();
+        double ts = pimg_clock_ms();
         struct svm_model *svm = fit(&t, &grid[bi]);
         pimg_detect_model *m = svm ? pimg_detect_model_wrap(svm) : NULL;
         if (!m)
             goto nomem;
         val_result v = validate(m, va, nva, NULL, NULL);
         pimg_progress_say(o->progress, o->progress_ctx, "round %d: +%d hard negatives (set %d), val loss %.4f hit50 %.3f (%.1f s)", round, added, t.n, v.loss,
-            v.hit50, (now_ms() - ts) / 1e3);
+            v.hit50, (pimg_clock_ms() - ts) / 1e3);
         cJSON *e = val_json(&v);
         cJSON_AddNumberToObject(e, "round", round);
         cJSON_AddNumberToObject(e, "hard_negatives_added", added);
@@ -1045,7 +1039,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         pimg_detect_model_set_rerank(best, rr);
     }
     cJSON_AddItemToObject(rep, "validation", val_json(&bv));
-    pimg_progress_say(o->progress, o->progress_ctx, "training done in %.1f s (%s)", (now_ms() - t0) / 1e3, stop);
+    pimg_progress_say(o->progress, o->progress_ctx, "training done in %.1f s (%s)", (pimg_clock_ms() - t0) / 1e3, stop);
 
     cJSON *data = cJSON_AddObjectToObject(rep, "data");
     cJSON_AddStringToObject(data, "dir", o->data_dir);
@@ -1077,7 +1071,7 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     cJSON_AddNumberToObject(feat, "dim", D);
     cJSON_AddNumberToObject(feat, "support_vectors", svm_get_nr_sv(pimg_detect_model_svm(best)));
     cJSON_AddNumberToObject(feat, "train_size", t.n);
-    cJSON_AddNumberToObject(rep, "train_seconds", round((now_ms() - t0) / 100) / 10);
+    cJSON_AddNumberToObject(rep, "train_seconds", round((pimg_clock_ms() - t0) / 100) / 10);
     *model = best;
     best = NULL;
     *report = rep;
@@ -1131,9 +1125,9 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
         if ((st = split_composite(&ss, o, SPLIT_TEST, i, &img, &gm, box, &plain, err)))
             break;
         pimg_detection d;
-        double t0 = now_ms();
+        double t0 = pimg_clock_ms();
         st = pimg_detect_run(m, img, &d, err);
-        double dt = now_ms() - t0;
+        double dt = pimg_clock_ms() - t0;
         ms += dt;
         ms_max = fmax(ms_max, dt);
         if (!st) {
@@ -1222,9 +1216,9 @@ pimg_status pimg_detect_eval_folder(const pimg_detect_model *m, const char *dir,
         double sc = (double)pimg_image_input_width(img) / t->w;
         pimg_image_free(img);
         pimg_detection d;
-        double t0 = now_ms();
+        double t0 = pimg_clock_ms();
         st = pimg_detect_run(m, t, &d, err);
-        ms += now_ms() - t0;
+        ms += pimg_clock_ms() - t0;
         pimg_tensor_free(t);
         if (st)
             break;

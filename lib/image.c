@@ -4,6 +4,7 @@
  * Every loader is called by name (vips_jpegload_buffer, ...) after sniffing the magic bytes, so
  * libvips' generic loader never guesses a format pimg did not allow. */
 #include "image.h"
+#include "clock.h"
 #include "image_vips.h"
 #include "fileio.h"
 
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct pimg_image {
     void *bytes; /* our copy of the encoded input */
@@ -506,12 +506,6 @@ static VipsImage *output_metadata(VipsImage *im, int keep_icc)
     return c;
 }
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 typedef struct {
     double deadline_ms;
@@ -525,7 +519,7 @@ static void kill_after_deadline(VipsImage *image, VipsProgress *progress, void *
 {
     (void)progress;
     kill_ctx *k = ud;
-    if (mono_ms() > k->deadline_ms) {
+    if (pimg_clock_ms() > k->deadline_ms) {
         k->fired = 1;
         vips_image_set_kill(image, TRUE);
     }

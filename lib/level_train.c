@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <vips/vips.h>
 
+#include "clock.h"
 #include "dataset.h"
 #include "image.h"
 #include "level_internal.h"
@@ -27,12 +27,6 @@ void pimg_level_train_opts_default(pimg_level_train_opts *o)
     o->max_untilted_mae = 0.2;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- tilted copies -------------------------------------------------------------------------- */
 
@@ -103,7 +97,7 @@ static pimg_status build_set(const pimg_level_train_opts *o, pimg_photo_list *l,
     s->n = 0;
     if (!s->v)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    double t0 = now_s();
+    double t0 = pimg_clock_s();
     for (int p = 0; p < l->n; p++) {
         pimg_tensor *up = NULL;
         pimg_error e = {0};
@@ -137,7 +131,7 @@ static pimg_status build_set(const pimg_level_train_opts *o, pimg_photo_list *l,
         pimg_tensor_free(up);
         if ((p + 1) % 20 == 0 || p + 1 == l->n)
             pimg_progress_say(o->progress, o->progress_ud, "tilted copies: %d of %d photos (%.0f s)", p + 1, l->n,
-                              now_s() - t0);
+                              pimg_clock_s() - t0);
     }
     return PIMG_OK;
 }
@@ -418,7 +412,7 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
     pimg_level_model *m = NULL;
     cJSON *met = NULL;
     pimg_status st = PIMG_OK;
-    double t0 = now_s();
+    double t0 = pimg_clock_s();
     for (int d = 0; d < o->n_data_dirs && !st; d++) {
         int start = l.n, kept = l.n;
         if ((st = pimg_photos_read(o->data_dirs[d], "labels.csv", &l, err)))
@@ -500,7 +494,7 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
             break;
         for (int v = 0; v < nv; v++)
             pimg_level_posterior(&fm, fs.feat + (size_t)tr[fold_va[v]] * NK * NF, oof + (size_t)fold_va[v] * NK);
-        pimg_progress_say(o->progress, o->progress_ud, "fold %d of %d fitted (%.0f s)", f + 1, folds, now_s() - t0);
+        pimg_progress_say(o->progress, o->progress_ud, "fold %d of %d fitted (%.0f s)", f + 1, folds, pimg_clock_s() - t0);
     }
     if (st) {
         free(oof);
@@ -531,7 +525,7 @@ pimg_status pimg_level_train(const pimg_level_train_opts *o, pimg_level_model **
     if ((st = fit(&fs, tr, ntr, m, err)))
         goto done;
     pimg_progress_say(o->progress, o->progress_ud, "final fit on %d copies, min_conf %.2f (%.0f s)", ntr, m->min_conf,
-                      now_s() - t0);
+                      pimg_clock_s() - t0);
     cJSON *sp = cJSON_AddObjectToObject(met, "split");
     int np_test = 0;
     for (int i = 0; i < l.n; i++)

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vips/vips.h>
 
+#include "clock.h"
 #include "dataset.h"
 #include "image.h"
 #include "level_internal.h"
@@ -40,12 +40,6 @@ void pimg_orient_train_opts_default(pimg_orient_train_opts *o)
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 
 static void silent_print(const char *s) { (void)s; }
@@ -524,7 +518,7 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
     }
     /* Photos: augmented copies of every upright one; they are kept (small) as backgrounds. */
     int done = 0, skipped = 0;
-    double t0 = now_s();
+    double t0 = pimg_clock_s();
     for (int i = 0; i < photos.n; i++) {
         const pimg_photo *it = &photos.v[i];
         if (!it->up)
@@ -553,9 +547,9 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         if (st)
             goto out;
         if (++done % 20 == 0)
-            pimg_progress_say(o->progress, o->progress_ud, "photos %d/%d (%.1f s)", done, n_up, now_s() - t0);
+            pimg_progress_say(o->progress, o->progress_ud, "photos %d/%d (%.1f s)", done, n_up, pimg_clock_s() - t0);
     }
-    pimg_progress_say(o->progress, o->progress_ud, "photos %d done, %d skipped, %d examples (%.1f s)", done, skipped, set->n, now_s() - t0);
+    pimg_progress_say(o->progress, o->progress_ud, "photos %d done, %d skipped, %d examples (%.1f s)", done, skipped, set->n, pimg_clock_s() - t0);
     /* Composites: each split's objects on that split's backgrounds (or plain ones). */
     int made = 0, n_obj_test = 0;
     for (int i = 0; i < objects.n; i++)
@@ -605,7 +599,7 @@ static pimg_status build_set(const pimg_orient_train_opts *o, example_set *set, 
         for (int i = 0; i < objects.n; i++)
             pimg_tensor_free(cut[i]);
         free(cut);
-        pimg_progress_say(o->progress, o->progress_ud, "composites %d (%.1f s)", made, now_s() - t0);
+        pimg_progress_say(o->progress, o->progress_ud, "composites %d (%.1f s)", made, pimg_clock_s() - t0);
     }
     cJSON *sp = cJSON_AddObjectToObject(info, "split");
     cJSON_AddNumberToObject(sp, "seed", o->seed);
@@ -829,7 +823,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     const int n = set->n;
     const size_t dim = PIMG_ORIENT_FV_DIM;
     pimg_status st = PIMG_OK;
-    double t = now_s();
+    double t = pimg_clock_s();
     int ntr = 0;
     for (int i = 0; i < n; i++)
         ntr += !set->v[i].test;
@@ -872,9 +866,9 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         goto out;
     m->fv->temperature = FV_TEMPERATURE;
     pimg_progress_say(o->progress, o->progress_ud, "vocabulary: PCA %d + GMM %d from %zu descriptors (%.1f s)", PIMG_ORIENT_FV_PCA,
-                      PIMG_ORIENT_FV_K, ns, now_s() - t);
+                      PIMG_ORIENT_FV_K, ns, pimg_clock_s() - t);
     /* Fisher vectors of every example's four versions (version k needs k turns). */
-    t = now_s();
+    t = pimg_clock_s();
     for (int i = 0; i < n && !st; i++) {
         int nd = pimg_orient_fv_descriptors(set->v[i].grey, desc, xy);
         if (nd <= 0) {
@@ -886,7 +880,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
             st = pimg_orient_fv_encode_desc(&m->fv->vocab, turned, txy, nd, fv + ((size_t)i * 4 + k) * dim, err);
         }
         if ((i + 1) % 200 == 0)
-            pimg_progress_say(o->progress, o->progress_ud, "fisher vectors %d/%d (%.1f s)", i + 1, n, now_s() - t);
+            pimg_progress_say(o->progress, o->progress_ud, "fisher vectors %d/%d (%.1f s)", i + 1, n, pimg_clock_s() - t);
     }
     if (st)
         goto out;
@@ -902,7 +896,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     double best_C = 0.01, best_acc = -1, best_forced = -1;
     cJSON *grid = cJSON_AddArrayToObject(info, "grid_search");
     for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && (int)ci < o->max_iter; ci++) {
-        double t1 = now_s();
+        double t1 = pimg_clock_s();
         if ((st = fv_out_of_fold(o, set, fv, fold, Cs[ci], use, m->fv->w, S, err)))
             goto out;
         for (int i = 0; i < n; i++)
@@ -910,7 +904,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
         double acc, forced;
         double thr = fv_threshold((const double(*)[4][4])post, sel, n, o->turn_margin, &acc, &forced);
         pimg_progress_say(o->progress, o->progress_ud, "cv %zu: C=%g out-of-fold forced=%.4f, threshold %.4f (+ margin) acc=%.4f (%.1f s)", ci + 1,
-                          Cs[ci], forced, thr, acc, now_s() - t1);
+                          Cs[ci], forced, thr, acc, pimg_clock_s() - t1);
         cJSON *g = cJSON_CreateObject();
         cJSON_AddNumberToObject(g, "C", Cs[ci]);
         cJSON_AddNumberToObject(g, "cv_forced_accuracy", forced);
@@ -935,7 +929,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     pimg_progress_say(o->progress, o->progress_ud, "chosen C=%g: out-of-fold forced=%.4f, threshold %.4f acc=%.4f", best_C, cv_forced,
                       thr_oof, cv_acc);
     /* Final model on the whole training split; held-out examples scored with it. */
-    t = now_s();
+    t = pimg_clock_s();
     for (int i = 0; i < n; i++)
         use[i] = !set->v[i].test;
     if ((st = pimg_orient_fv_rank_train(fv, n, use, best_C, o->seed, m->fv->w, err)))
@@ -979,7 +973,7 @@ static pimg_status train_fv(const pimg_orient_train_opts *o, example_set *set, c
     free(truth);
     free(pred);
     pimg_progress_say(o->progress, o->progress_ud, "final model (%.1f s): held-out forced=%.4f, threshold %.4f (out-of-fold %.4f + margin, held-out upright max %.4f)",
-                      now_s() - t, test_forced, thr, thr_oof, held_max);
+                      pimg_clock_s() - t, test_forced, thr, thr_oof, held_max);
     cJSON *ch = cJSON_AddObjectToObject(info, "model");
     cJSON_AddStringToObject(ch, "method", "dense SIFT Fisher vectors (whole + 3 rows + 3 columns), linear ranking SVM "
                                           "(squared hinge, no bias) on upright-minus-turned pairs, softmax over the four turns");
@@ -1016,7 +1010,7 @@ out:
 pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model **out, cJSON **metrics,
                               pimg_error *err)
 {
-    double t_start = now_s();
+    double t_start = pimg_clock_s();
     example_set set = {0};
     scaled_set ss = {0};
     int *fold = NULL;
@@ -1061,7 +1055,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     if (o->method == PIMG_ORIENT_METHOD_FV) {
         if ((st = train_fv(o, &set, info, &m, err)))
             goto out;
-        cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
+        cJSON_AddNumberToObject(info, "train_seconds", pimg_clock_s() - t_start);
         goto out;
     }
     if ((st = scale_set(&set, &ss, err)))
@@ -1089,10 +1083,10 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     for (size_t gi = 0; gi < sizeof gammas / sizeof *gammas && iter < o->max_iter; gi++) {
         double gbest = 2;
         for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs && iter < o->max_iter; ci++) {
-            double t = now_s();
+            double t = pimg_clock_s();
             double e = cross_validate(o, &set, &ss, fold, Cs[ci], gammas[gi], NULL);
             iter++;
-            pimg_progress_say(o->progress, o->progress_ud, "cv %d: gamma=%g C=%g error=%.4f (%.1f s)", iter, gammas[gi], Cs[ci], e, now_s() - t);
+            pimg_progress_say(o->progress, o->progress_ud, "cv %d: gamma=%g C=%g error=%.4f (%.1f s)", iter, gammas[gi], Cs[ci], e, pimg_clock_s() - t);
             cJSON *g = cJSON_CreateObject();
             cJSON_AddNumberToObject(g, "gamma", gammas[gi]);
             cJSON_AddNumberToObject(g, "C", Cs[ci]);
@@ -1113,15 +1107,15 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     }
     pimg_progress_say(o->progress, o->progress_ud, "chosen gamma=%g C=%g (cv error %.4f)", best_g, best_C, best_err);
     /* Out-of-fold posteriors at the chosen point give the turn threshold. */
-    double t = now_s();
+    double t = pimg_clock_s();
     cross_validate(o, &set, &ss, fold, best_C, best_g, P);
     double cv_acc = 0, cv_false = 0, cv_argmax = 0;
     double thr = choose_threshold(&set, (const double(*)[4][4])P, o->max_false_turn, o->turn_margin, &cv_acc,
                                   &cv_false, &cv_argmax);
     pimg_progress_say(o->progress, o->progress_ud, "threshold %.4f: out-of-fold acc=%.4f false_turn=%.4f (always turning: acc=%.4f) (%.1f s)", thr,
-             cv_acc, cv_false, cv_argmax, now_s() - t);
+             cv_acc, cv_false, cv_argmax, pimg_clock_s() - t);
     /* Final model on the whole training split. */
-    t = now_s();
+    t = pimg_clock_s();
     char *use = malloc(set.n);
     if (!use) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
@@ -1156,7 +1150,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     memcpy(m->mean, ss.mean, sizeof m->mean);
     memcpy(m->scale, ss.scale, sizeof m->scale);
     m->min_turn_prob = thr;
-    pimg_progress_say(o->progress, o->progress_ud, "final model: %d support vectors (%.1f s)", own->l, now_s() - t);
+    pimg_progress_say(o->progress, o->progress_ud, "final model: %d support vectors (%.1f s)", own->l, pimg_clock_s() - t);
     /* Held-out test: each test photo's unaugmented copy and each test composite, four turns. */
     int nt = 0;
     for (int i = 0; i < set.n; i++)
@@ -1238,7 +1232,7 @@ pimg_status pimg_orient_train(const pimg_orient_train_opts *o, pimg_orient_model
     cJSON_AddNumberToObject(ch, "cv_false_turn_at_threshold", cv_false);
     cJSON_AddNumberToObject(ch, "cv_accuracy_always_turning", cv_argmax);
     cJSON_AddNumberToObject(ch, "test_accuracy_always_turning", test_forced);
-    cJSON_AddNumberToObject(info, "train_seconds", now_s() - t_start);
+    cJSON_AddNumberToObject(info, "train_seconds", pimg_clock_s() - t_start);
 out:
     for (int i = 0; i < set.n; i++)
         free(set.v[i].grey);

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "align.h"
 #include "background.h"
+#include "clock.h"
 #include "detect.h"
 #include "enhance.h"
 #include "level.h"
@@ -138,25 +138,19 @@ cJSON *pimg_analysis_to_json(const pimg_analysis *a, const char *file)
     return o;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Deadline check between steps: a step already running is not interrupted, but no new one
  * starts once the caller's deadline has passed. */
 static pimg_status check_deadline(const pimg_pipeline_opts *o, pimg_error *err)
 {
-    if (o->deadline_ms > 0 && now_ms() > o->deadline_ms)
+    if (o->deadline_ms > 0 && pimg_clock_ms() > o->deadline_ms)
         return pimg_error_set(err, PIMG_ERR_TIMEOUT, "processing deadline passed");
     return PIMG_OK;
 }
 
 static void add_timing(pimg_analysis *a, const char *stage, double t0)
 {
-    cJSON_AddNumberToObject(a->timings, stage, round_to(now_ms() - t0, 0.01));
+    cJSON_AddNumberToObject(a->timings, stage, round_to(pimg_clock_ms() - t0, 0.01));
 }
 
 static void mark_applied(pimg_analysis *a, const char *step)
@@ -224,9 +218,9 @@ typedef struct {
 static void *detect_main(void *arg)
 {
     detect_job *j = arg;
-    double t = now_ms();
+    double t = pimg_clock_ms();
     j->st = pimg_detect_run(j->model, j->t, j->det, &j->err);
-    j->ms = now_ms() - t;
+    j->ms = pimg_clock_ms() - t;
     return NULL;
 }
 
@@ -239,7 +233,7 @@ static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_p
     if ((st = check_deadline(o, err)))
         return st;
     if (o->ops & PIMG_OP_LEVEL) {
-        t = now_ms();
+        t = pimg_clock_ms();
         if ((st = pimg_level_estimate_model(pimg_models_level(models), s->upright, &a->level,
                                             &a->level_confidence, err)))
             return st;
@@ -247,7 +241,7 @@ static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_p
     }
     if ((st = check_deadline(o, err)))
         return st;
-    t = now_ms();
+    t = pimg_clock_ms();
     if ((st = pimg_quality_measure(s->upright, &s->quality, err)))
         return st;
     pimg_quality_to_json(&s->quality, a->quality);
@@ -265,7 +259,7 @@ static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_p
 static pimg_status run_analysis(const pimg_models *models, pimg_image *img, const pimg_pipeline_opts *o,
                                 pimg_analysis *a, run_state *s, pimg_error *err)
 {
-    double t0 = now_ms(), t;
+    double t0 = pimg_clock_ms(), t;
     pimg_status st;
     a->width = pimg_image_input_width(img);
     a->height = pimg_image_input_height(img);
@@ -279,7 +273,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
     if ((st = check_deadline(o, err)))
         return st;
     if (o->ops & PIMG_OP_ORIENT) {
-        t = now_ms();
+        t = pimg_clock_ms();
         if ((st = pimg_orient_predict(pimg_models_orient(models), s->tensor, &a->rotation,
                                       &a->rotation_confidence, err)))
             return st;
@@ -444,7 +438,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     pimg_status st = opts->prefetch ? pimg_image_prefetch(img, PIMG_PREFETCH_MAX_PIXELS, err) : PIMG_OK;
     if (st || (st = run_analysis(models, img, opts, a, &s, err)) || (st = check_deadline(opts, err)))
         goto out;
-    double t = now_ms();
+    double t = pimg_clock_ms();
     int up_w = 0, up_h = 0; /* full-resolution size in the upright frame, before levelling */
     if (opts->ops & PIMG_OP_ALIGN && opts->reference) {
         /* Registration defines the whole geometry: it replaces orient/level. */
@@ -480,7 +474,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
     add_timing(a, "apply", t);
     if ((st = check_deadline(opts, err)))
         goto out;
-    t = now_ms();
+    t = pimg_clock_ms();
     pimg_jpeg_opts jo = {.quality = opts->quality, .keep_icc = opts->keep_icc, .max_side = opts->max_side,
                          .deadline_ms = opts->deadline_ms};
     if ((st = pimg_image_encode_jpeg(img, &jo, jpeg, jpeg_len, err)))

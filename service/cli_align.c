@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "align.h"
 #include "cli.h"
+#include "clock.h"
 #include "image.h"
 
 static const char align_help[] =
@@ -30,12 +30,6 @@ static const char align_help[] =
     "  --quality Q          JPEG quality 1..100 (default 85)\n"
     "  --max-pixels N       refuse larger images (default 50000000)\n";
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int pimg_cmd_align(int argc, char **argv, const char *exe)
 {
@@ -82,7 +76,7 @@ int pimg_cmd_align(int argc, char **argv, const char *exe)
         return 2;
     }
     const char *inp = argv[optind], *refp = argv[optind + 1], *outp = argv[optind + 2];
-    double t0 = now_ms();
+    double t0 = pimg_clock_ms();
     pimg_error err = {0};
     pimg_image *img = NULL, *ref = NULL;
     pimg_tensor *ti = NULL, *tr = NULL;
@@ -97,18 +91,18 @@ int pimg_cmd_align(int argc, char **argv, const char *exe)
     if (!st)
         st = pimg_image_tensor(ref, (int)side, &tr, &err);
     if (!st) {
-        double t1 = now_ms();
+        double t1 = pimg_clock_ms();
         st = pimg_align_estimate(ti, (double)pimg_image_input_width(img) / ti->w, tr,
                                  (double)pimg_image_input_width(ref) / tr->w, &r, &err);
-        t_est = now_ms() - t1;
+        t_est = pimg_clock_ms() - t1;
     }
     if (!st && r.found) {
-        double t1 = now_ms();
+        double t1 = pimg_clock_ms();
         pimg_jpeg_opts jo = {.quality = (int)quality};
         st = pimg_align_warp(img, r.H, pimg_image_input_width(ref), pimg_image_input_height(ref), &err);
         if (!st)
             st = pimg_image_write_jpeg(img, &jo, outp, &err);
-        t_warp = now_ms() - t1;
+        t_warp = pimg_clock_ms() - t1;
     }
     int rc = pimg_cli_exit_code(st);
     if (st) {
@@ -127,7 +121,7 @@ int pimg_cmd_align(int argc, char **argv, const char *exe)
         cJSON *tm = cJSON_AddObjectToObject(o, "timings_ms");
         cJSON_AddNumberToObject(tm, "estimate", (double)(long)(t_est * 10) / 10);
         cJSON_AddNumberToObject(tm, "warp_encode", (double)(long)(t_warp * 10) / 10);
-        cJSON_AddNumberToObject(tm, "total", (double)(long)((now_ms() - t0) * 10) / 10);
+        cJSON_AddNumberToObject(tm, "total", (double)(long)((pimg_clock_ms() - t0) * 10) / 10);
         char *s = cJSON_PrintUnformatted(o);
         if (s)
             puts(s);

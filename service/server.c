@@ -40,6 +40,7 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "http_util.h"
 #include "image.h"
@@ -132,12 +133,6 @@ struct server {
     int n_conns;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- logging: one JSON object per line on stderr, written with a single write(2) ---- */
 
@@ -517,7 +512,7 @@ static enum MHD_Result post_begin(request *r)
 static enum MHD_Result post_chunk(request *r, const char *data, size_t n)
 {
     server *s = r->srv;
-    if (now_ms() - r->t_start > s->cfg.upload_timeout_ms) {
+    if (pimg_clock_ms() - r->t_start > s->cfg.upload_timeout_ms) {
         pimg_metrics_reject(s->metrics, PIMG_REJECT_UPLOAD_TIMEOUT);
         r->err_code = "upload_timeout";
         return MHD_NO;
@@ -572,7 +567,7 @@ static void set_phase(request *r, conn_phase ph)
         return;
     pthread_mutex_lock(&r->srv->conns_mu);
     c->phase = ph;
-    c->phase_start = ph == PH_BODY ? r->t_start : now_ms();
+    c->phase_start = ph == PH_BODY ? r->t_start : pimg_clock_ms();
     pthread_mutex_unlock(&r->srv->conns_mu);
 }
 
@@ -587,7 +582,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = ci ? ci->connect_fd : -1;
         c->phase = PH_HEADERS;
-        c->phase_start = now_ms();
+        c->phase_start = pimg_clock_ms();
         pthread_mutex_lock(&s->conns_mu);
         c->next = s->conns.next;
         c->prev = &s->conns;
@@ -612,7 +607,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 static void sweep_connections(server *s)
 {
-    double now = now_ms();
+    double now = pimg_clock_ms();
     int cut = 0;
     pthread_mutex_lock(&s->conns_mu);
     for (conn_info *c = s->conns.next; c != &s->conns; c = c->next) {
@@ -692,7 +687,7 @@ static enum MHD_Result post_end(request *r)
     if (parse_query(r, &err))
         return answer_error(r, 400, "bad_parameter", err.msg);
     r->want_json = pimg_accepts_json(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
-    r->t_queued = now_ms();
+    r->t_queued = pimg_clock_ms();
     r->deadline = r->t_queued + s->cfg.request_timeout_ms; /* upload has its own deadline */
     int q = pimg_pool_submit(s->pool, r, suspend_job);
     if (q == PIMG_POOL_OK)
@@ -751,7 +746,7 @@ static void run_job(void *job, void *arg)
 {
     request *r = job;
     server *s = arg;
-    double t0 = now_ms();
+    double t0 = pimg_clock_ms();
     r->queue_ms = t0 - r->t_queued;
     pimg_metrics_stage(s->metrics, PIMG_STAGE_QUEUE, r->queue_ms / 1e3);
     pimg_models *models = NULL;
@@ -977,7 +972,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->srv = s;
         r->conn = conn;
         r->id = atomic_fetch_add(&s->next_id, 1) + 1;
-        r->t_start = now_ms();
+        r->t_start = pimg_clock_ms();
         r->ep = route(url);
         snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
@@ -1069,7 +1064,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     set_phase(r, PH_HEADERS); /* keep-alive: the next request's headers are due */
     (void)conn;
-    double ms = now_ms() - r->t_start;
+    double ms = pimg_clock_ms() - r->t_start;
     if (r->status)
         pimg_metrics_request(s->metrics, r->ep, r->status, ms / 1e3);
     if (s->cfg.access_log) {
@@ -1270,14 +1265,14 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
     /* The listening socket stays open while draining: probes keep answering (/readyz 503, so
      * the load balancer takes the pod out) and new image requests get a fast 503 "draining"
      * instead of a refused connection. */
-    double until = now_ms() + s->cfg.drain_timeout_ms;
+    double until = pimg_clock_ms() + s->cfg.drain_timeout_ms;
     int clean = 0;
     for (;;) {
         if (atomic_load(&s->active) == 0 && pimg_pool_waiting(s->pool) == 0 && pimg_pool_running(s->pool) == 0) {
             clean = 1;
             break;
         }
-        if (now_ms() > until)
+        if (pimg_clock_ms() > until)
             break;
         usleep(20 * 1000);
         sweep_connections(s);
@@ -1289,10 +1284,10 @@ int pimg_cmd_serve(int argc, char **argv, const char *exe)
         MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
-        double quiet_since = now_ms();
-        while (now_ms() - quiet_since < 300 && now_ms() < until) {
+        double quiet_since = pimg_clock_ms();
+        while (pimg_clock_ms() - quiet_since < 300 && pimg_clock_ms() < until) {
             if (atomic_load(&s->active) != 0 || pimg_pool_waiting(s->pool) || pimg_pool_running(s->pool))
-                quiet_since = now_ms();
+                quiet_since = pimg_clock_ms();
             usleep(10 * 1000);
         }
         clean = atomic_load(&s->active) == 0 && !pimg_pool_waiting(s->pool) && !pimg_pool_running(s->pool);

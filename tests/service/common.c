@@ -15,18 +15,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <vips/vips.h>
-
-double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int free_port(void)
 {
@@ -110,8 +102,8 @@ static int start_once(test_server *ts, const char *const *args, const char *cons
     ts->pid = pid;
     char url[128];
     snprintf(url, sizeof url, "%s/healthz", ts->base);
-    double until = now_ms() + 20000; /* ASan builds start slowly */
-    while (now_ms() < until) {
+    double until = pimg_clock_ms() + 20000; /* ASan builds start slowly */
+    while (pimg_clock_ms() < until) {
         if (!ts_alive(ts))
             return -1;
         http_resp r;
@@ -140,13 +132,13 @@ int ts_stop(test_server *ts, int wait_ms)
     if (ts->pid <= 0)
         return -1;
     kill(ts->pid, SIGTERM);
-    double until = now_ms() + wait_ms;
+    double until = pimg_clock_ms() + wait_ms;
     int st = 0;
     for (;;) {
         pid_t r = waitpid(ts->pid, &st, WNOHANG);
         if (r == ts->pid)
             break;
-        if (now_ms() > until) {
+        if (pimg_clock_ms() > until) {
             kill(ts->pid, SIGKILL);
             waitpid(ts->pid, &st, 0);
             break;
@@ -239,9 +231,9 @@ long http_req(const char *method, const char *url, const char *const *headers, c
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 60000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    double t0 = now_ms();
+    double t0 = pimg_clock_ms();
     resp->curl_code = (int)curl_easy_perform(c);
-    resp->seconds = (now_ms() - t0) / 1e3;
+    resp->seconds = (pimg_clock_ms() - t0) / 1e3;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
@@ -279,7 +271,7 @@ void http_parallel(const char *method, const char *url, const char *const *heade
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(intptr_t)i);
         curl_multi_add_handle(m, c);
-        t0[i] = now_ms();
+        t0[i] = pimg_clock_ms();
     }
     int running = 1;
     while (running) {
@@ -293,7 +285,7 @@ void http_parallel(const char *method, const char *url, const char *const *heade
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &pv);
             int i = (int)(intptr_t)pv;
             resp[i].curl_code = (int)msg->data.result;
-            resp[i].seconds = (now_ms() - t0[i]) / 1e3;
+            resp[i].seconds = (pimg_clock_ms() - t0[i]) / 1e3;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &resp[i].status);
         }
         if (running)

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "clock.h"
+
 typedef struct {
     pid_t pid;
     int port;
@@ -79,8 +81,5 @@ void *read_file(const char *path, size_t *len);
 /* A real ~6 MP photo from ../shared/data/public (3088x2056 JPEG), or a generated 3000x2000
  * JPEG when the data folder is absent. Ownership: malloc'd. */
 void *big_photo(size_t *len);
-
-/* Milliseconds on the monotonic clock. */
-double now_ms(void);
 
 #endif

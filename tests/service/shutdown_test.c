@@ -39,8 +39,8 @@ static int metric(const char *text, const char *name)
  * /metrics); returns how many were still running or queued then, -1 on timeout. */
 static int wait_accepted(test_server *ts, int want)
 {
-    double until = now_ms() + 10000;
-    while (now_ms() < until) {
+    double until = pimg_clock_ms() + 10000;
+    while (pimg_clock_ms() < until) {
         http_resp r;
         if (http_get(ts, "/metrics", &r) == 200) {
             int pending = metric(r.body, "\npimg_queue_depth ") + metric(r.body, "\npimg_in_flight ");
@@ -126,9 +126,9 @@ START_TEST(sigterm_when_idle_exits_0)
 {
     test_server ts;
     ck_assert(ts_start(&ts, NULL, NULL) == 0);
-    double t0 = now_ms();
+    double t0 = pimg_clock_ms();
     ck_assert_int_eq(ts_stop(&ts, 10000), 0);
-    ck_assert(now_ms() - t0 < 2000);
+    ck_assert(pimg_clock_ms() - t0 < 2000);
 }
 END_TEST
 
