@@ -38,6 +38,12 @@ void pimg_cli_utc_date(char *buf, size_t n);
  * Ownership: the caller adds its fields and frees it with cJSON_Delete. NULL when out of memory. */
 cJSON *pimg_cli_card_new(const char *model, const char *const *dirs, int n_dirs);
 
+/* The end of `pimg train MODEL` once the model has been saved with status save_st (message in
+ * err): on failure prints the error and returns its exit code; otherwise adds model_file and
+ * card_file to metrics, prints it on stdout and returns 0. Takes ownership of metrics. */
+int pimg_cli_report_trained(pimg_status save_st, const pimg_error *err, cJSON *metrics, const char *model_file,
+                            const char *card_file);
+
 /* Exit code for a lib status: unreadable/undecodable input → 2, not implemented → 3, else 1. */
 int pimg_cli_exit_code(pimg_status st);
 

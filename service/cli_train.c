@@ -39,6 +39,21 @@ cJSON *pimg_cli_card_new(const char *model, const char *const *dirs, int n_dirs)
     return card;
 }
 
+int pimg_cli_report_trained(pimg_status save_st, const pimg_error *err, cJSON *metrics, const char *model_file,
+                            const char *card_file)
+{
+    if (save_st) {
+        fprintf(stderr, "pimg: %s\n", err->msg);
+        cJSON_Delete(metrics);
+        return pimg_cli_exit_code(save_st);
+    }
+    cJSON_AddStringToObject(metrics, "model_file", model_file);
+    cJSON_AddStringToObject(metrics, "card_file", card_file);
+    pimg_cli_print_json(metrics);
+    cJSON_Delete(metrics);
+    return 0;
+}
+
 static const char help[] =
     "usage: pimg train orient|detect|enhance|level --data DIR [--labels CSV] --out MODEL [options]\n"
     "       pimg eval  orient|detect|enhance --data DIR --model MODEL\n"

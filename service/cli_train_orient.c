@@ -144,18 +144,9 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
     st = pimg_orient_model_save(m, outp, card, &err);
     cJSON_Delete(card);
     pimg_orient_model_free(m);
-    if (st) {
-        fprintf(stderr, "pimg: %s\n", err.msg);
-        cJSON_Delete(metrics);
-        return pimg_cli_exit_code(st);
-    }
     char cpath[4096];
     pimg_orient_card_path(outp, cpath, sizeof cpath);
-    cJSON_AddStringToObject(metrics, "model_file", outp);
-    cJSON_AddStringToObject(metrics, "card_file", cpath);
-    pimg_cli_print_json(metrics);
-    cJSON_Delete(metrics);
-    return 0;
+    return pimg_cli_report_trained(st, &err, metrics, outp, cpath);
 bad:
     fprintf(stderr, "pimg: bad value '%s'\n", optarg);
     return 2;
