@@ -75,6 +75,10 @@ struct pimg_level_model {
     double snap_deg; /* smaller answers are reported as 0 */
 };
 
+/* Turns the candidates' scores s[PIMG_LEVEL_NCAND] into softmax probabilities, in place
+ * (shifted by the largest score so exp cannot overflow). Shared by inference and training. */
+void pimg_level_softmax(double *s);
+
 /* Softmax posterior post[PIMG_LEVEL_NCAND] of the candidates given their raw features. */
 void pimg_level_posterior(const pimg_level_model *m, const double *feat, double *post);
 

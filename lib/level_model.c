@@ -86,22 +86,27 @@ void pimg_level_features(const pimg_level_hists *h, double *feat)
     }
 }
 
-void pimg_level_posterior(const pimg_level_model *m, const double *feat, double *post)
+void pimg_level_softmax(double *s)
 {
     double mx = -INFINITY;
+    for (int k = 0; k < NK; k++)
+        mx = fmax(mx, s[k]);
+    double z = 0;
+    for (int k = 0; k < NK; k++)
+        z += s[k] = exp(s[k] - mx);
+    for (int k = 0; k < NK; k++)
+        s[k] /= z;
+}
+
+void pimg_level_posterior(const pimg_level_model *m, const double *feat, double *post)
+{
     for (int k = 0; k < NK; k++) {
         double s = 0;
         for (int j = 0; j < NF; j++)
             s += m->w[j] * (feat[(size_t)k * NF + j] - m->mean[j]) / m->scale[j];
         post[k] = s;
-        if (s > mx)
-            mx = s;
     }
-    double z = 0;
-    for (int k = 0; k < NK; k++)
-        z += post[k] = exp(post[k] - mx);
-    for (int k = 0; k < NK; k++)
-        post[k] /= z;
+    pimg_level_softmax(post);
 }
 
 void pimg_level_from_posterior(const double *post, double min_conf, double snap_deg, double *deg, double *conf)

@@ -232,25 +232,20 @@ static double nll(const double *xs, const int *label, const int *idx, int n, con
     double s[NK];
     for (int e = 0; e < n; e++) {
         const double *x = xs + (size_t)idx[e] * NK * NF;
-        double mx = -INFINITY;
         for (int k = 0; k < NK; k++) {
             double v = 0;
             for (int j = 0; j < NF; j++)
                 v += w[j] * x[k * NF + j];
             s[k] = v;
-            if (v > mx)
-                mx = v;
         }
-        double z = 0;
-        for (int k = 0; k < NK; k++)
-            z += s[k] = exp(s[k] - mx);
+        pimg_level_softmax(s);
         int y = label[idx[e]];
-        loss -= log(s[y] / z);
+        loss -= log(s[y]);
         if (!g)
             continue;
         double ex[NF] = {0};
         for (int k = 0; k < NK; k++) {
-            double p = s[k] / z;
+            double p = s[k];
             const double *xk = x + k * NF;
             for (int j = 0; j < NF; j++) {
                 ex[j] += p * xk[j];
