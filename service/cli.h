@@ -28,6 +28,9 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe);
  * anything else: empty, trailing characters, out of range. */
 int pimg_cli_parse_long(const char *s, long lo, long hi, long *out);
 
+/* The same for a whole decimal number (strtod syntax) in lo..hi. */
+int pimg_cli_parse_double(const char *s, double lo, double hi, double *out);
+
 /* Prints o as indented JSON on stdout: the trainers' and evaluators' report. */
 void pimg_cli_print_json(const cJSON *o);
 

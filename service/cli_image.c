@@ -68,6 +68,16 @@ int pimg_cli_parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+int pimg_cli_parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 /* Parses options into a; returns -1 after printing help (exit 0), 2 on bad usage, 0 ok. */
 static int parse_image_args(int argc, char **argv, image_args *a, const char *help)
 {

@@ -48,16 +48,6 @@ static const struct option opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int pimg_cmd_train_level(int argc, char **argv, const char *exe)
 {
     (void)exe;
@@ -77,10 +67,10 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe)
             dirs[nd++] = optarg;
             break;
         case O_OUT: outp = optarg; break;
-        case O_SEED: if (num(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
-        case O_TEST: if (num(optarg, 0, 0.9, &v)) goto bad; o.test_frac = v; break;
-        case O_COPIES: if (num(optarg, 1, 100, &v)) goto bad; o.copies = (int)v; break;
-        case O_UMAE: if (num(optarg, 0, 20, &v)) goto bad; o.max_untilted_mae = v; break;
+        case O_SEED: if (pimg_cli_parse_double(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
+        case O_TEST: if (pimg_cli_parse_double(optarg, 0, 0.9, &v)) goto bad; o.test_frac = v; break;
+        case O_COPIES: if (pimg_cli_parse_double(optarg, 1, 100, &v)) goto bad; o.copies = (int)v; break;
+        case O_UMAE: if (pimg_cli_parse_double(optarg, 0, 20, &v)) goto bad; o.max_untilted_mae = v; break;
         case O_LIST: o.test_list = optarg; break;
         case O_DUMP: o.dump_path = optarg; break;
         default: fputs(train_help, stderr); return 2;

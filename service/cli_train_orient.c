@@ -59,16 +59,6 @@ static const struct option opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
 {
     (void)exe;
@@ -92,14 +82,14 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
             objs[no++] = optarg;
             break;
         case O_OUT: outp = optarg; break;
-        case O_SEED: if (num(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
-        case O_TEST: if (num(optarg, 0, 0.9, &v)) goto bad; o.test_frac = v; break;
-        case O_VAR: if (num(optarg, 1, 100, &v)) goto bad; o.variants = (int)v; break;
-        case O_COMP: if (num(optarg, 0, 100000, &v)) goto bad; o.composites = (int)v; break;
-        case O_FOLDS: if (num(optarg, 2, 10, &v)) goto bad; o.folds = (int)v; break;
-        case O_ITER: if (num(optarg, 1, 100, &v)) goto bad; o.max_iter = (int)v; break;
-        case O_FT: if (num(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
-        case O_MARGIN: if (num(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
+        case O_SEED: if (pimg_cli_parse_double(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
+        case O_TEST: if (pimg_cli_parse_double(optarg, 0, 0.9, &v)) goto bad; o.test_frac = v; break;
+        case O_VAR: if (pimg_cli_parse_double(optarg, 1, 100, &v)) goto bad; o.variants = (int)v; break;
+        case O_COMP: if (pimg_cli_parse_double(optarg, 0, 100000, &v)) goto bad; o.composites = (int)v; break;
+        case O_FOLDS: if (pimg_cli_parse_double(optarg, 2, 10, &v)) goto bad; o.folds = (int)v; break;
+        case O_ITER: if (pimg_cli_parse_double(optarg, 1, 100, &v)) goto bad; o.max_iter = (int)v; break;
+        case O_FT: if (pimg_cli_parse_double(optarg, 0, 0.5, &v)) goto bad; o.max_false_turn = v; break;
+        case O_MARGIN: if (pimg_cli_parse_double(optarg, 0, 0.5, &v)) goto bad; o.turn_margin = v; break;
         case O_DUMP: o.dump_path = optarg; break;
         case O_METHOD:
             if (!strcmp(optarg, "rbf"))
