@@ -57,7 +57,7 @@ int pimg_cli_report_trained(pimg_status save_st, const pimg_error *err, cJSON *m
 static const char help[] =
     "usage: pimg train orient|detect|enhance|level --data DIR [--labels CSV] --out MODEL [options]\n"
     "       pimg eval  orient|detect|enhance --data DIR --model MODEL\n"
-    "`pimg train orient|detect|enhance --help` lists each trainer's options.\n";
+    "`pimg train orient|detect|enhance|level --help` lists each trainer's options.\n";
 
 static int dispatch(int argc, char **argv, const char *exe, int train)
 {

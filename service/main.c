@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "  analyze  print the analysis JSON of each image, one per line\n"
             "  enhance  write the corrected JPEG and print its metadata JSON\n"
             "  align    register an image to a reference view (SIFT + RANSAC)\n"
-            "  train    train a model (orient | detect)\n"
+            "  train    train a model (orient | detect | enhance | level)\n"
             "  eval     evaluate a model on a folder\n"
             "\n"
             "pimg %s — every command takes --help.\n",
