@@ -18,6 +18,7 @@
 #include "enhance.h"
 #include "level.h"
 #include "orient.h"
+#include "shadow.h"
 
 static const struct {
     const char *name;
@@ -377,11 +378,19 @@ static pimg_status apply_background(pimg_image *img, const pimg_pipeline_opts *o
         cJSON_AddStringToObject(j, "note", "image was aligned to a reference; background and crop skipped");
         return PIMG_OK;
     }
+    /* The colour-model mask holds the product's cast shadow on a plain backdrop; the white
+     * or blurred background and the crop are for the product alone. */
+    double shadow = 0;
+    pimg_status st = pimg_shadow_remove(s->upright, s->det.mask, &shadow, err);
+    if (st)
+        return st;
+    if (shadow >= 0.0005)
+        cJSON_AddNumberToObject(j, "shadow_cleared", round_to(shadow, 0.001));
     int levelled = 0;
     for (int i = 0; i < a->n_applied; i++)
         levelled |= !strcmp(a->applied[i], "level");
     pimg_tensor *m = NULL;
-    pimg_status st = pimg_background_mask_for_level(s->det.mask, levelled ? a->level : 0.0, up_w, up_h,
+    st = pimg_background_mask_for_level(s->det.mask, levelled ? a->level : 0.0, up_w, up_h,
                                                     pimg_image_width(img), pimg_image_height(img), &m, err);
     if (st)
         return st;
