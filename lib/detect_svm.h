@@ -52,4 +52,25 @@ const pimg_detect_model *pimg_detect_model_rerank(const pimg_detect_model *m);
 int pimg_detect_rerank_pick(const pimg_detect_model *m, const pimg_scene *s, double (*boxes)[4], int n,
                             const double *scores);
 
+/* The nested-box rule (detect.c): on a cluttered photo the scorer's winner is often the product
+ * plus what stands around it (a lamp, the seabed). A candidate lying inside the winner (at
+ * least `inside` of its area), at most `max_area` of the winner's area, scoring at most `margin`
+ * below it and holding at least `min_fg` of the winner's foreground pixels (blend map >= `fg`)
+ * is the same product without the surroundings. */
+typedef struct {
+    double margin;   /* score margin below the winner */
+    double max_area; /* the candidate's area over the winner's, at most */
+    double min_fg;   /* share of the winner's foreground pixels the candidate must hold */
+    double inside;   /* share of the candidate's area that must lie inside the winner */
+    double fg;       /* blend-map level counted as foreground */
+} pimg_nest_params;
+
+/* The settings detection uses (chosen on the validation composites, see detect.c). */
+extern const pimg_nest_params pimg_detect_nest_params;
+
+/* Applies the nested-box rule to winner `best` of boxes[0..n) with the scorer's scores: returns
+ * the best-scoring candidate that qualifies, or `best` itself when none does. */
+int pimg_detect_prefer_nested(const pimg_scene *s, const pimg_nest_params *np, double (*boxes)[4], int n,
+                              const double *scores, int best);
+
 #endif

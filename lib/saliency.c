@@ -363,6 +363,20 @@ double pimg_scene_box_mean(const pimg_scene *s, int m, int x0, int y0, int x1, i
     return a ? box_sum(s, m, x0, y0, x1, y1) / a : 0;
 }
 
+long pimg_scene_box_count(const pimg_scene *s, int m, float thr, const double box[4])
+{
+    int x0 = (int)floor(box[0]), y0 = (int)floor(box[1]), x1 = (int)ceil(box[2]), y1 = (int)ceil(box[3]);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > s->w) x1 = s->w;
+    if (y1 > s->h) y1 = s->h;
+    long c = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            c += s->map[m][(size_t)y * s->w + x] >= thr;
+    return c;
+}
+
 /* Integer box and its ring (the box grown by a fifth of its mean side, clipped). */
 typedef struct {
     int x0, y0, x1, y1;    /* box */
@@ -508,7 +522,8 @@ void pimg_scene_features(const pimg_scene *s, const double box[4], float *feat)
         }
     }
 
-    /* HOG of the grey crop (box plus a 10% margin, so the outline is inside the window). */
+    /* HOG of the grey crop (box plus a 10% margin, so the outline is inside the window), scaled
+     * by PIMG_SAL_HOG_GAIN (saliency.h). */
     double mx = 0.1 * bw, my = 0.1 * bh;
     double cx0 = g.x0 - mx, cy0 = g.y0 - my, cw = bw + 2 * mx, ch = bh + 2 * my;
     enum { S = PIMG_SAL_HOG_SIDE };
@@ -529,6 +544,8 @@ void pimg_scene_features(const pimg_scene *s, const double box[4], float *feat)
     } else {
         memset(feat + k, 0, sizeof(float) * 9 * 31);
     }
+    for (int j = k; j < k + 9 * 31; j++)
+        feat[j] *= (float)PIMG_SAL_HOG_GAIN;
     k += 9 * 31;
 
     /* Thumbnail of the blend map over the same crop: the shape of the evidence in the window. */

@@ -292,6 +292,57 @@ START_TEST(rerank_file_and_pick)
 }
 END_TEST
 
+/* The nested-box rule: a candidate inside the winner that scores nearly as well and keeps most
+ * of its foreground replaces it; a candidate that scores too low, cuts the product in half, or
+ * lies outside the winner does not. Also the foreground count it relies on. */
+START_TEST(nested_box_rule)
+{
+    double box[4] = {100, 80, 300, 240};
+    pimg_tensor *t = ellipse_scene(400, 300, box);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    ck_assert_int_eq(s->w, 160);
+    double f = 1 / s->scale; /* tensor -> working pixels */
+    double whole[4] = {0, 0, s->w, s->h};
+    double tight[4] = {box[0] * f - 2, box[1] * f - 2, box[2] * f + 2, box[3] * f + 2};
+    double corner[4] = {0, 0, 25, 25};
+    /* the ellipse is the foreground: all of it inside its box, none in an empty corner, and
+     * about its area (pi/4 of its box) */
+    long fg_all = pimg_scene_box_count(s, PIMG_SAL_BLEND, 0.5f, whole);
+    long fg_tight = pimg_scene_box_count(s, PIMG_SAL_BLEND, 0.5f, tight);
+    double ell = M_PI / 4 * (box[2] - box[0]) * f * (box[3] - box[1]) * f;
+    ck_assert_int_eq(fg_tight, fg_all);
+    ck_assert_int_eq(pimg_scene_box_count(s, PIMG_SAL_BLEND, 0.5f, corner), 0);
+    ck_assert(fg_all > 0.7 * ell && fg_all < 1.3 * ell);
+    ck_assert_int_eq(pimg_scene_box_count(s, PIMG_SAL_BLEND, 2.0f, whole), 0); /* maps are 0..1 */
+
+    const pimg_nest_params *np = &pimg_detect_nest_params;
+    double half[4] = {tight[0], tight[1], (tight[0] + tight[2]) / 2, tight[3]}; /* half the product */
+    double around[4] = {tight[0] - 15, tight[1] - 15, tight[2] + 15, tight[3] + 15}; /* the winner */
+    double outside[4] = {tight[0] + 10, tight[1], tight[2] + 30, tight[3]}; /* sticks out of it */
+    double b[4][4];
+    memcpy(b[0], around, sizeof around);
+    memcpy(b[1], tight, sizeof tight);
+    memcpy(b[2], half, sizeof half);
+    memcpy(b[3], outside, sizeof outside);
+    double sc[4] = {1.0, 1.0 - 0.8 * np->margin, 0.99, 0.99};
+    ck_assert_int_eq(pimg_detect_prefer_nested(s, np, b, 4, sc, 0), 1); /* the tight box wins */
+    sc[1] = 1.0 - 1.2 * np->margin; /* scores too low: the winner stands (half is not enough) */
+    ck_assert_int_eq(pimg_detect_prefer_nested(s, np, b, 4, sc, 0), 0);
+    /* not nested: the same tight box as the winner has nothing smaller that keeps its product */
+    sc[1] = 1.0;
+    ck_assert_int_eq(pimg_detect_prefer_nested(s, np, b, 4, sc, 1), 1);
+    /* a candidate as large as the winner is not "without the surroundings" */
+    pimg_nest_params loose = *np;
+    loose.max_area = 0.01;
+    sc[1] = 0.9;
+    ck_assert_int_eq(pimg_detect_prefer_nested(s, &loose, b, 4, sc, 0), 0);
+    ck_assert_int_eq(pimg_detect_prefer_nested(s, np, b, 0, sc, -1), -1);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
 START_TEST(no_model_and_missing_model_file)
 {
     pimg_detect_model *m = NULL;
@@ -427,6 +478,7 @@ int main(void)
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
     tcase_add_test(tc, rerank_file_and_pick);
+    tcase_add_test(tc, nested_box_rule);
     tcase_add_test(tc, no_model_and_missing_model_file);
     tcase_add_test(tc, model_file_round_trip_scores_identically);
     tcase_add_test(tc, composites_are_found_and_timed_at_1024);
