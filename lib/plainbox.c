@@ -6,7 +6,8 @@
  * product box. This beats ranking saliency proposals on such photos (a learned ranker tends to
  * pick a salient part of a frame-filling product). The test that decides whether the photo IS
  * plain is the same fit: a small residual on most of the ring. A product may touch or cross a
- * few edges, so the fit starts from the ring's dominant colour, not from the whole ring.
+ * few edges, so the fit starts from the ring's dominant colour, not from the whole ring, and a
+ * product that crosses the frame is not counted against the ring's fit where it covers it.
  * Cluttered photos fail the test and go to the SVM ranking. */
 #include "saliency.h"
 
@@ -273,12 +274,6 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         goto out;
     if (big < 0 || area[big] < pp->min_area * n)
         goto out;
-    /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and
-     * the union of those parts that do not touch the frame: a backdrop that passed the plainness
-     * test may still carry its own objects (lamps, a horizon), and those usually run off the
-     * edge while the product sits inside. The scorer chooses between the two. (Also offering
-     * the largest part alone or the union of the big parts lost hand-labelled real photos on
-     * validation: the scorer then picks a salient piece of a frame-filling product.) */
     /* Parts of one product split by a low-contrast band (a dark wing on a dark backdrop beside
      * a bright beak) are joined through a weaker departure from the backdrop: each part's
      * component at link * the foreground threshold. */
@@ -298,6 +293,12 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
                 linked[lab[p] - 1] = MAXB + low[p];
         free(low);
     }
+    /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and
+     * the union of those parts that do not touch the frame: a backdrop that passed the plainness
+     * test may still carry its own objects (lamps, a horizon), and those usually run off the
+     * edge while the product sits inside. The scorer chooses between the two. (Also offering
+     * the largest part alone or the union of the big parts lost hand-labelled real photos on
+     * validation: the scorer then picks a salient piece of a frame-filling product.) */
     int nc = 0;
     for (int v = 0; v < 2; v++) {
         double u[4] = {w, h, 0, 0};

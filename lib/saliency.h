@@ -81,10 +81,12 @@ typedef struct {
 } pimg_plain_params;
 
 /* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small
- * residual on most of the ring), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
+ * residual on most of the ring, or on most of the ring outside a product that crosses the
+ * frame), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
  * candidate boxes (working pixels) of the pixels that depart from the backdrop — boxes[0] the
  * union of all sizeable parts, boxes[1] (if different) that of the parts not touching the
- * frame — and returns 1; if it is not plain but the residual is at most
+ * frame, counting as not touching a touching part that a weaker departure links to an inner
+ * one — and returns 1; if it is not plain but the residual is at most
  * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. st (may be NULL)
  * receives the fit's and the foreground's statistics. */
 #define PIMG_PLAIN_MAXBOX 2
