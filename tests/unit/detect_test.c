@@ -380,6 +380,17 @@ START_TEST(plain_backdrop_linked_parts)
 }
 END_TEST
 
+/* The backdrop box of a not-plain photo wins a near tie against the best proposal (it is a
+ * witness independent of the ranker), but not a clear loss; the order of scores is kept. */
+START_TEST(backdrop_candidate_wins_near_ties)
+{
+    ck_assert(pimg_detect_backdrop_score(1.0) > 1.0 + 0.05);  /* 0.05 behind: wins */
+    ck_assert(pimg_detect_backdrop_score(1.0) < 1.0 + 0.75);  /* 0.75 behind: loses */
+    ck_assert(pimg_detect_backdrop_score(-2.0) < pimg_detect_backdrop_score(-1.9));
+    ck_assert(fabs((pimg_detect_backdrop_score(0.3) - 0.3) - (pimg_detect_backdrop_score(-4.0) + 4.0)) < 1e-9);
+}
+END_TEST
+
 /* A linear libsvm model file with one weight w on feature k (1-based), the rest zero. */
 static void write_linear(const char *path, int k, double w)
 {
@@ -579,6 +590,7 @@ int main(void)
     tcase_add_test(tc, plain_backdrop_frame_crossing_rule);
     tcase_add_test(tc, plain_backdrop_corner_product_rule);
     tcase_add_test(tc, plain_backdrop_linked_parts);
+    tcase_add_test(tc, backdrop_candidate_wins_near_ties);
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
     tcase_add_test(tc, rerank_file_and_pick);
