@@ -14,6 +14,11 @@
 /* The plain-backdrop settings detection uses (read-only; chosen on validation, see detect.c). */
 extern const pimg_plain_params pimg_detect_plain_params;
 
+/* Score with which the backdrop box of a not-plain photo (pimg_scene_backdrop_box returned 2)
+ * competes with the proposals: its scorer score plus a bonus, because it is a witness
+ * independent of the ranker and a near tie should go to it. */
+double pimg_detect_backdrop_score(double score);
+
 /* Wraps a trained libsvm model; the wrapper takes ownership of svm (freed with
  * pimg_detect_model_free). NULL on no memory (svm is then freed too). */
 pimg_detect_model *pimg_detect_model_wrap(struct svm_model *svm);

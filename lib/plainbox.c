@@ -6,7 +6,8 @@
  * product box. This beats ranking saliency proposals on such photos (a learned ranker tends to
  * pick a salient part of a frame-filling product). The test that decides whether the photo IS
  * plain is the same fit: a small residual on most of the ring. A product may touch or cross a
- * few edges, so the fit starts from the ring's dominant colour, not from the whole ring.
+ * few edges, so the fit starts from the ring's dominant colour, not from the whole ring, and a
+ * product that crosses the frame is not counted against the ring's fit where it covers it.
  * Cluttered photos fail the test and go to the SVM ranking. */
 #include "saliency.h"
 
@@ -223,11 +224,14 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
     st->sigma = sigma;
     st->share = share;
     double thr = fmax(pp->k * sigma, pp->floor_);
-    for (int p = 0; p < n; p++)
-        fg[p] = backdrop_dist(s, coef, p, pp->wl) > thr;
+    /* fg: 2 = product (above thr), 1 = a weaker departure (above link * thr), 0 = backdrop */
+    for (int p = 0; p < n; p++) {
+        double d = backdrop_dist(s, coef, p, pp->wl);
+        fg[p] = d > thr ? 2 : pp->link > 0 && d > pp->link * thr;
+    }
     /* Connected parts; specks and JPEG ringing are dropped, parts of one product are joined. */
     for (int i = 0; i < n; i++)
-        lab[i] = fg[i] ? -1 : 0;
+        lab[i] = fg[i] == 2 ? -1 : 0;
     enum { MAXB = 512 };
     int bx[MAXB][4], area[MAXB];
     int nb = pimg_label_parts(lab, w, h, stack, MAXB, bx, area);
@@ -237,18 +241,30 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
             big = i;
     long fgn = 0;
     for (int p = 0; p < n; p++)
-        fgn += fg[p];
+        fgn += fg[p] == 2;
     st->fg_share = (double)fgn / n;
     if (big >= 0) {
         st->big_share = fgn ? (double)area[big] / fgn : 0;
         st->big_fill = (double)area[big] / ((double)(bx[big][2] - bx[big][0]) * (bx[big][3] - bx[big][1]));
         /* edges of the frame the largest part reaches */
         st->big_edges = (bx[big][0] <= 0) + (bx[big][1] <= 0) + (bx[big][2] >= w) + (bx[big][3] >= h);
+        st->big_span = (bx[big][0] <= 0 && bx[big][2] >= w) || (bx[big][1] <= 0 && bx[big][3] >= h);
     }
     for (int i = 0; i < nb; i++)
         st->nparts += area[i] >= 0.002 * n;
+    /* The ring pixels the largest part covers are a product running off the frame there, not
+     * a poor fit: a product that crosses two or three edges can leave less than half of the
+     * ring to the backdrop (a cymbal filling the bottom of the frame), yet the rest of the
+     * ring fits its backdrop closely. */
+    int rbig = 0;
+    for (int i = 0; big >= 0 && i < nr; i++)
+        rbig += !in[i] && lab[ring[i]] == big + 1;
+    st->cross_share = nr > rbig ? (double)inl / (nr - rbig) : 0;
     int is_plain = (sigma <= pp->max_sigma && share >= pp->min_share) ||
-                   (pp->wide_share > 0 && sigma <= pp->wide_sigma && share >= pp->wide_share);
+                   (pp->wide_share > 0 && sigma <= pp->wide_sigma && share >= pp->wide_share) ||
+                   (pp->cross_share > 0 && big >= 0 && st->big_edges >= 1 && st->cross_share >= pp->cross_share &&
+                    (st->big_span ? sigma <= pp->span_sigma && st->big_fill >= pp->span_fill
+                                  : sigma <= pp->cross_sigma));
     /* A "product" that reaches all four edges yet covers less than half of its box is a
      * scene's lines or texture on a smooth field (a wall, a sky), not a product: it may still
      * compete as a candidate, but the photo is not taken for plain. */
@@ -258,6 +274,25 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         goto out;
     if (big < 0 || area[big] < pp->min_area * n)
         goto out;
+    /* Parts of one product split by a low-contrast band (a dark wing on a dark backdrop beside
+     * a bright beak) are joined through a weaker departure from the backdrop: each part's
+     * component at link * the foreground threshold. */
+    int linked[MAXB];
+    for (int i = 0; i < nb; i++)
+        linked[i] = i;
+    if (pp->link > 0) {
+        int *low = malloc(sizeof(int) * n);
+        if (!low)
+            goto out;
+        for (int p = 0; p < n; p++)
+            low[p] = fg[p] ? -1 : 0;
+        int lbx[MAXB][4], lar[MAXB];
+        pimg_label_parts(low, w, h, stack, MAXB, lbx, lar);
+        for (int p = 0; p < n; p++)
+            if (lab[p] > 0 && low[p] > 0)
+                linked[lab[p] - 1] = MAXB + low[p];
+        free(low);
+    }
     /* Candidates: [0] the union of all sizeable parts (the product, possibly in pieces), and
      * the union of those parts that do not touch the frame: a backdrop that passed the plainness
      * test may still carry its own objects (lamps, a horizon), and those usually run off the
@@ -270,6 +305,11 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
         int any = 0;
         for (int i = 0; i < nb; i++) {
             int touch = bx[i][0] <= 0 || bx[i][1] <= 0 || bx[i][2] >= w || bx[i][3] >= h;
+            /* a frame-touching part linked to an inner part is more of the inner product */
+            for (int j = 0; v == 1 && touch && j < nb; j++)
+                if (j != i && linked[j] == linked[i] && area[j] >= 0.002 * n && area[j] >= pp->part * area[big] &&
+                    !(bx[j][0] <= 0 || bx[j][1] <= 0 || bx[j][2] >= w || bx[j][3] >= h))
+                    touch = 0;
             if (area[i] < 0.002 * n || area[i] < pp->part * area[big] || (v == 1 && touch))
                 continue;
             any = 1;

@@ -80,13 +80,23 @@ typedef struct {
     double cand_sigma; /* up to this residual the box is still offered to the scorer */
     double wide_sigma; /* a ring that fits this well ... */
     double wide_share; /* ... on at least this share also counts as plain (0 = off) */
+    double cross_sigma; /* a ring that fits this well ... */
+    double cross_share; /* ... on this share of the ring not covered by the largest part, which
+                         * reaches the frame, counts as plain too (0 = off) */
+    double span_sigma;  /* ... but when that part reaches two opposite edges (it splits the
+                         * frame like a horizon) only up to this residual ... */
+    double span_fill;   /* ... and when it covers at least this share of its box */
+    double link;        /* parts linked by a departure above link * the foreground threshold
+                         * are one product for the inner candidate (0 = off) */
 } pimg_plain_params;
 
 /* Fits a smooth (quadratic) Lab backdrop to the frame's outer ring. If the photo is plain (small
- * residual on most of the ring), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
+ * residual on most of the ring, or on most of the ring outside a product that crosses the
+ * frame), writes into boxes (room for PIMG_PLAIN_MAXBOX, count in *nbox)
  * candidate boxes (working pixels) of the pixels that depart from the backdrop — boxes[0] the
  * union of all sizeable parts, boxes[1] (if different) that of the parts not touching the
- * frame — and returns 1; if it is not plain but the residual is at most
+ * frame, counting as not touching a touching part that a weaker departure links to an inner
+ * one — and returns 1; if it is not plain but the residual is at most
  * cand_sigma, writes the same candidates and returns 2; otherwise returns 0 with *nbox = 0. st (may be NULL)
  * receives the fit's and the foreground's statistics. */
 #define PIMG_PLAIN_MAXBOX 2
@@ -98,6 +108,8 @@ typedef struct {
     double big_fill;  /* largest part's area over its bounding box's */
     int big_edges;    /* frame edges (0..4) the largest part reaches */
     int nparts;       /* parts of at least 0.2% of the frame */
+    double cross_share; /* share of the ring that fits, not counting the largest part's pixels */
+    int big_span;       /* 1 when the largest part reaches two opposite edges of the frame */
 } pimg_plain_stats;
 int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, double (*boxes)[4], int *nbox,
                             pimg_plain_stats *st);

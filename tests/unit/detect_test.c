@@ -228,6 +228,169 @@ START_TEST(plain_backdrop_rejects_frame_spanning_lines)
 }
 END_TEST
 
+/* A solid product filling the lower part of the frame from edge to edge (a cymbal seen from
+ * above, a toolbox lid) on a dark graded backdrop, with its top edge either a smooth arc (a
+ * product) or a saw-tooth ridge (a mountain range under a sky). Both cover most of the ring. */
+static pimg_tensor *frame_crossing_scene(int w, int h, int ridge)
+{
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            double u = (x + 0.5 - w / 2.0) / (0.75 * w);
+            double top = ridge ? 0.45 * h + 0.2 * h * fabs(fmod(x / (0.1 * w), 2.0) - 1.0)
+                               : 0.4 * h + 0.3 * h * u * u; /* the arc reaches the sides at 0.53 h */
+            if (y >= top) {
+                p[0] = 0.75f - 0.1f * (float)y / h;
+                p[1] = 0.45f;
+                p[2] = 0.2f;
+            } else {
+                p[0] = p[1] = p[2] = 0.12f + 0.03f * (float)y / h;
+            }
+        }
+    return t;
+}
+
+/* The frame-crossing rule: a product that runs off three edges leaves less than min_share of
+ * the ring to the backdrop, so neither first rule holds, yet the ring outside the product fits
+ * its backdrop closely: plain, with the product's box. Off (cross_share 0), the photo is not
+ * even a candidate. A part that splits the frame like a horizon (two opposite edges) with a
+ * ragged top covering little of its box is not taken for a product. */
+START_TEST(plain_backdrop_frame_crossing_rule)
+{
+    const pimg_plain_params *pp = &pimg_detect_plain_params; /* the shipped settings */
+    const int w = 600, h = 800;
+    const double truth[4] = {0, 0.4 * h, w, h};
+    pimg_tensor *t = frame_crossing_scene(w, h, 0);
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4], pb[4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps), 1);
+    ck_assert_msg(ps.share < pp->min_share && ps.sigma < pp->span_sigma, "share %.2f sigma %.2f", ps.share, ps.sigma);
+    ck_assert_msg(ps.cross_share >= pp->cross_share, "cross share %.2f", ps.cross_share);
+    ck_assert_int_eq(ps.big_edges, 3);
+    ck_assert_int_eq(ps.big_span, 1);
+    ck_assert(ps.big_fill >= pp->span_fill);
+    for (int k = 0; k < 4; k++)
+        pb[k] = pbs[0][k] * s->scale;
+    ck_assert_msg(pimg_box_iou(pb, truth) >= 0.9, "backdrop box iou %.3f", pimg_box_iou(pb, truth));
+    pimg_plain_params off = *pp;
+    off.cross_share = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &off, pbs, &npb, &ps), 0);
+    pimg_scene_free(s);
+    /* The full detector takes the product's box. */
+    pimg_detection d;
+    ck_assert_int_eq(pimg_detect_run(NULL, t, &d, NULL), PIMG_OK);
+    ck_assert(d.found);
+    ck_assert_msg(pimg_box_iou(d.box, truth) >= 0.9, "detector iou %.3f", pimg_box_iou(d.box, truth));
+    pimg_detection_clear(&d);
+    pimg_tensor_free(t);
+
+    /* The ragged ridge: the same ring statistics, but the part covers too little of its box. */
+    t = frame_crossing_scene(w, h, 1);
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    int r = pimg_scene_backdrop_box(s, pp, pbs, &npb, &ps);
+    ck_assert_msg(ps.cross_share >= pp->cross_share && ps.sigma < pp->span_sigma, "cross %.2f sigma %.2f",
+                  ps.cross_share, ps.sigma);
+    ck_assert_int_eq(ps.big_span, 1);
+    ck_assert_msg(ps.big_fill < pp->span_fill, "fill %.2f", ps.big_fill);
+    ck_assert_int_ne(r, 1);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* A product entering from a corner (two adjacent edges, no split of the frame): the cross rule
+ * takes a backdrop residual up to cross_sigma, above the first rule's max_sigma. */
+START_TEST(plain_backdrop_corner_product_rule)
+{
+    const int w = 800, h = 600;
+    const double cx = 650, cy = 450, rx = 450, ry = 330;
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            double u = (x + 0.5 - cx) / rx, v = (y + 0.5 - cy) / ry;
+            p[0] = p[1] = p[2] = u * u + v * v <= 1 ? 0.95f : 0.3f + 0.05f * (float)(x + y) / (w + h);
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    pimg_plain_params pp = pimg_detect_plain_params;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_eq(ps.big_edges, 2);
+    ck_assert_int_eq(ps.big_span, 0);
+    ck_assert_msg(ps.cross_share > ps.share, "cross %.2f share %.2f", ps.cross_share, ps.share);
+    pp.max_sigma = ps.sigma / 2; /* the first two rules fail */
+    pp.wide_share = 0;
+    pp.cross_sigma = ps.sigma + 0.5;
+    pp.cross_share = ps.cross_share;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    pp.cross_sigma = ps.sigma / 2; /* residual too large for the cross rule too */
+    ck_assert_int_ne(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert(pimg_detect_plain_params.cross_sigma > pimg_detect_plain_params.max_sigma);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* Linked parts: a dark wing running off the left edge and a bright head inside the frame,
+ * joined by a band that departs from the backdrop only weakly (below the foreground
+ * threshold). Without the link the inner candidate is the head alone; with it the wing is
+ * more of the same product, so the inner candidate is the whole bird (and equals the union). */
+START_TEST(plain_backdrop_linked_parts)
+{
+    const int w = 800, h = 600;
+    pimg_tensor *t = pimg_tensor_new(w, h, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = pimg_tensor_at(t, x, y);
+            double u = (x + 0.5 - 520) / 100, v = (y + 0.5 - 350) / 100;
+            float g = 0.5f + 0.02f * (float)y / h;
+            if (u * u + v * v <= 1)
+                g = 0.9f; /* the head */
+            else if (x < 200 && y >= 250 && y < 450)
+                g = 0.15f; /* the wing, off the left edge */
+            else if (x < 440 && y >= 320 && y < 380)
+                g = 0.44f; /* the low-contrast body between them */
+            p[0] = p[1] = p[2] = g;
+        }
+    pimg_scene *s = NULL;
+    ck_assert_int_eq(pimg_scene_make(t, PIMG_SAL_SIDE, &s, NULL), PIMG_OK);
+    double pbs[PIMG_PLAIN_MAXBOX][4];
+    pimg_plain_stats ps;
+    int npb = 0;
+    pimg_plain_params pp = pimg_detect_plain_params;
+    pp.link = 0;
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_eq(npb, 2);
+    ck_assert_msg(pbs[0][0] * s->scale < 10, "union x0 %.1f", pbs[0][0] * s->scale);
+    ck_assert_msg(fabs(pbs[1][0] * s->scale - 420) < 15, "inner x0 %.1f", pbs[1][0] * s->scale);
+    pp.link = 0.3; /* the band departs by more than 0.3 of the threshold */
+    ck_assert_int_eq(pimg_scene_backdrop_box(s, &pp, pbs, &npb, &ps), 1);
+    ck_assert_int_eq(npb, 1);
+    ck_assert_msg(pbs[0][0] * s->scale < 10, "union x0 %.1f", pbs[0][0] * s->scale);
+    ck_assert(pimg_detect_plain_params.link > 0 && pimg_detect_plain_params.link < 1);
+    pimg_scene_free(s);
+    pimg_tensor_free(t);
+}
+END_TEST
+
+/* The backdrop box of a not-plain photo wins a near tie against the best proposal (it is a
+ * witness independent of the ranker), but not a clear loss; the order of scores is kept. */
+START_TEST(backdrop_candidate_wins_near_ties)
+{
+    ck_assert(pimg_detect_backdrop_score(1.0) > 1.0 + 0.05);  /* 0.05 behind: wins */
+    ck_assert(pimg_detect_backdrop_score(1.0) < 1.0 + 0.75);  /* 0.75 behind: loses */
+    ck_assert(pimg_detect_backdrop_score(-2.0) < pimg_detect_backdrop_score(-1.9));
+    ck_assert(fabs((pimg_detect_backdrop_score(0.3) - 0.3) - (pimg_detect_backdrop_score(-4.0) + 4.0)) < 1e-9);
+}
+END_TEST
+
 /* A linear libsvm model file with one weight w on feature k (1-based), the rest zero. */
 static void write_linear(const char *path, int k, double w)
 {
@@ -475,6 +638,10 @@ int main(void)
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
     tcase_add_test(tc, plain_backdrop_box_and_test);
     tcase_add_test(tc, plain_backdrop_wide_rule);
+    tcase_add_test(tc, plain_backdrop_frame_crossing_rule);
+    tcase_add_test(tc, plain_backdrop_corner_product_rule);
+    tcase_add_test(tc, plain_backdrop_linked_parts);
+    tcase_add_test(tc, backdrop_candidate_wins_near_ties);
     tcase_add_test(tc, plain_backdrop_with_product_off_the_frame);
     tcase_add_test(tc, plain_backdrop_rejects_frame_spanning_lines);
     tcase_add_test(tc, rerank_file_and_pick);
