@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "surface.h"
+
 enum { NB = 4096 };
 
 static int bin_of(const float *p)
@@ -46,55 +48,16 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Solves the 6x6 system A x = b in place (Gaussian elimination, partial pivoting); -1 when
- * singular. */
-static int solve6(double A[6][6], double b[6], double x[6])
-{
-    for (int c = 0; c < 6; c++) {
-        int piv = c;
-        for (int r = c + 1; r < 6; r++)
-            if (fabs(A[r][c]) > fabs(A[piv][c]))
-                piv = r;
-        if (fabs(A[piv][c]) < 1e-12)
-            return -1;
-        for (int k = 0; k < 6; k++) {
-            double t = A[c][k];
-            A[c][k] = A[piv][k];
-            A[piv][k] = t;
-        }
-        double t = b[c];
-        b[c] = b[piv];
-        b[piv] = t;
-        for (int r = c + 1; r < 6; r++) {
-            double f = A[r][c] / A[c][c];
-            for (int k = c; k < 6; k++)
-                A[r][k] -= f * A[c][k];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int c = 5; c >= 0; c--) {
-        double acc = b[c];
-        for (int k = c + 1; k < 6; k++)
-            acc -= A[c][k] * x[k];
-        x[c] = acc / A[c][c];
-    }
-    return 0;
-}
 
 /* Distance in colour of pixel (x, y) from the quadratic backdrop surface coef (per channel,
  * over 1, u, v, u², uv, v² with u, v the position relative to the centre). */
 static double backdrop_residual(const pimg_tensor *t, const double coef[3][6], int x, int y)
 {
-    double u = (double)x / t->w - 0.5, v = (double)y / t->h - 0.5;
-    double phi[6] = {1, u, v, u * u, u * v, v * v};
+    double b[3], r2 = 0;
+    pimg_surface_at(coef, t->w, t->h, x, y, b);
     const float *p = pimg_tensor_at(t, x, y);
-    double r2 = 0;
-    for (int c = 0; c < 3; c++) {
-        double pr = 0;
-        for (int k = 0; k < 6; k++)
-            pr += coef[c][k] * phi[k];
-        r2 += (p[c] - pr) * (p[c] - pr);
-    }
+    for (int c = 0; c < 3; c++)
+        r2 += (p[c] - b[c]) * (p[c] - b[c]);
     return sqrt(r2);
 }
 
@@ -139,7 +102,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                     }
             }
         for (int c = 0; c < 3; c++)
-            if (solve6(A[c], b[c], coef[c])) {
+            if (pimg_surface_solve(A[c], b[c], coef[c])) {
                 free(res);
                 return -1;
             }

@@ -15,51 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Solves the 6x6 system a x = b in place (Gaussian elimination with partial pivoting).
- * Returns -1 when singular. */
-static int solve6(double a[6][6], double b[6])
-{
-    for (int c = 0; c < 6; c++) {
-        int p = c;
-        for (int r = c + 1; r < 6; r++)
-            if (fabs(a[r][c]) > fabs(a[p][c]))
-                p = r;
-        if (fabs(a[p][c]) < 1e-12)
-            return -1;
-        if (p != c) {
-            for (int k = 0; k < 6; k++) {
-                double t = a[c][k];
-                a[c][k] = a[p][k];
-                a[p][k] = t;
-            }
-            double t = b[c];
-            b[c] = b[p];
-            b[p] = t;
-        }
-        for (int r = c + 1; r < 6; r++) {
-            double f = a[r][c] / a[c][c];
-            for (int k = c; k < 6; k++)
-                a[r][k] -= f * a[c][k];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int c = 5; c >= 0; c--) {
-        for (int k = c + 1; k < 6; k++)
-            b[c] -= a[c][k] * b[k];
-        b[c] /= a[c][c];
-    }
-    return 0;
-}
+#include "surface.h"
 
-static void basis(double x, double y, double *v)
-{
-    v[0] = 1;
-    v[1] = x;
-    v[2] = y;
-    v[3] = x * x;
-    v[4] = x * y;
-    v[5] = y * y;
-}
 
 /* Lab distance with lightness down-weighted: soft shadows and light fall-off change mostly L. */
 static double lab_dist(const float *p, const double *q, double wl)
@@ -69,11 +26,11 @@ static double lab_dist(const float *p, const double *q, double wl)
 }
 
 /* Distance of pixel p of the scene from the fitted backdrop surface (coef per Lab channel over
- * basis()). */
+ * pimg_surface_basis()). */
 static double backdrop_dist(const pimg_scene *s, const double coef[3][6], int p, double wl)
 {
     double v[6], q[3];
-    basis((double)(p % s->w) / s->w - 0.5, (double)(p / s->w) / s->h - 0.5, v);
+    pimg_surface_basis((double)(p % s->w) / s->w - 0.5, (double)(p / s->w) / s->h - 0.5, v);
     for (int ch = 0; ch < 3; ch++) {
         q[ch] = 0;
         for (int r = 0; r < 6; r++)
@@ -174,7 +131,7 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
                 continue;
             int p = ring[i];
             double v[6];
-            basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
+            pimg_surface_basis((double)(p % w) / w - 0.5, (double)(p / w) / h - 0.5, v);
             const float *L = s->lab + 3 * (size_t)p;
             for (int r = 0; r < 6; r++)
                 for (int c = 0; c < 6; c++)
@@ -190,9 +147,8 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
             memcpy(a[ch], a[0], sizeof a[0]);
         }
         for (int ch = 0; ch < 3; ch++) {
-            if (solve6(a[ch], b[ch]))
+            if (pimg_surface_solve(a[ch], b[ch], coef[ch]))
                 goto out;
-            memcpy(coef[ch], b[ch], sizeof b[ch]);
         }
         int k = 0;
         for (int i = 0; i < nr; i++)
