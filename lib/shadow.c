@@ -23,7 +23,7 @@
 #define K_CORE 0.94      /* a shadow's core, darker than this, is free to grow within */
 #define MONO_TOL 0.003   /* brightness noise allowed on a downhill path */
 #define CHROMA_TOL 0.06  /* per-pixel chromatic residual over the dimmed backdrop's grey level */
-#define MEAN_TOL 0.02    /* the same, averaged over a grown region */
+#define MEAN_TOL 0.01    /* the same, averaged over a grown region */
 #define GRAD_TOL 0.02    /* largest grey step per pixel (at 1024 px) around a penumbra pixel */
 #define BARRIER 2        /* the gradient test looks this far around (closes gaps in outlines) */
 
