@@ -49,17 +49,6 @@ static int cmp_float(const void *a, const void *b)
 }
 
 
-/* Distance in colour of pixel (x, y) from the quadratic backdrop surface coef (per channel,
- * over 1, u, v, u², uv, v² with u, v the position relative to the centre). */
-static double backdrop_residual(const pimg_tensor *t, const double coef[3][6], int x, int y)
-{
-    double b[3], r2 = 0;
-    pimg_surface_at(coef, t->w, t->h, x, y, b);
-    const float *p = pimg_tensor_at(t, x, y);
-    for (int c = 0; c < 3; c++)
-        r2 += (p[c] - b[c]) * (p[c] - b[c]);
-    return sqrt(r2);
-}
 
 /* Deviation from a smooth backdrop: a quadratic colour surface (per channel) is fitted, with
  * one outlier-rejecting refit, to the pixels outside the grown box; each pixel's distance to
@@ -89,7 +78,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
             for (int x = 0; x < W; x += step) {
                 if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
                     continue;
-                if (pass && backdrop_residual(t, coef, x, y) > 3 * sigma + 0.01)
+                if (pass && pimg_surface_residual(t, coef, x, y) > 3 * sigma + 0.01)
                     continue;
                 double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
                 double phi[6] = {1, u, v, u * u, u * v, v * v};
@@ -112,7 +101,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                 if (x >= gx0 && x < gx1 && y >= gy0 && y < gy1)
                     continue;
                 if (n < cap)
-                    res[n++] = (float)backdrop_residual(t, coef, x, y);
+                    res[n++] = (float)pimg_surface_residual(t, coef, x, y);
             }
         if (pass < 2) {
             qsort(res, n, sizeof(float), cmp_float);
@@ -136,7 +125,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
     int clean = sigma < 0.04;
     for (int y = clean ? 0 : gy0; y < (clean ? H : gy1); y++)
         for (int x = clean ? 0 : gx0; x < (clean ? W : gx1); x++) {
-            dev[(size_t)y * W + x] = (float)backdrop_residual(t, coef, x, y) * scale;
+            dev[(size_t)y * W + x] = (float)pimg_surface_residual(t, coef, x, y) * scale;
         }
     return 0;
 }

@@ -59,7 +59,7 @@ void pimg_surface_at(const double coef[3][6], int w, int h, int x, int y, double
     }
 }
 
-static double residual(const pimg_tensor *t, const double coef[3][6], int x, int y)
+double pimg_surface_residual(const pimg_tensor *t, const double coef[3][6], int x, int y)
 {
     double b[3], r2 = 0;
     pimg_surface_at(coef, t->w, t->h, x, y, b);
@@ -107,7 +107,7 @@ int pimg_surface_fit(const pimg_tensor *t, const unsigned char *use, int step, d
         for (int y = 0; y < H; y += step)
             for (int x = 0; x < W; x += step)
                 if (use[(size_t)y * W + x] && m < cap)
-                    res[m++] = (float)residual(t, coef, x, y);
+                    res[m++] = (float)pimg_surface_residual(t, coef, x, y);
         qsort(res, m, sizeof(float), cmp_float);
         band = 3 * 1.4826 * res[m / 2] + 0.01;
     }
@@ -116,7 +116,7 @@ int pimg_surface_fit(const pimg_tensor *t, const unsigned char *use, int step, d
         long n = 0;
         for (int y = 0; y < H; y += step)
             for (int x = 0; x < W; x += step) {
-                if (!use[(size_t)y * W + x] || residual(t, coef, x, y) > band)
+                if (!use[(size_t)y * W + x] || pimg_surface_residual(t, coef, x, y) > band)
                     continue;
                 double phi[6];
                 pimg_surface_basis((double)x / W - 0.5, (double)y / H - 0.5, phi);
@@ -146,7 +146,7 @@ int pimg_surface_fit(const pimg_tensor *t, const unsigned char *use, int step, d
             for (int x = 0; x < W; x += step) {
                 if (!use[(size_t)y * W + x] || m >= cap)
                     continue;
-                float r = (float)residual(t, coef, x, y);
+                float r = (float)pimg_surface_residual(t, coef, x, y);
                 res[m++] = r;
                 if (r <= band) {
                     s2 += (double)r * r;

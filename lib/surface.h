@@ -27,4 +27,7 @@ int pimg_surface_fit(const pimg_tensor *t, const unsigned char *use, int step, d
 /* The surface's colour at pixel (x, y) of a w x h frame. */
 void pimg_surface_at(const double coef[3][6], int w, int h, int x, int y, double rgb[3]);
 
+/* Colour distance (RGB, 0..1 units) of pixel (x, y) of the RGB tensor t from the surface. */
+double pimg_surface_residual(const pimg_tensor *t, const double coef[3][6], int x, int y);
+
 #endif
