@@ -395,10 +395,13 @@ static pimg_status apply_background(pimg_image *img, const pimg_pipeline_opts *o
     if (st)
         return st;
     if (o->background == PIMG_BG_BLUR || o->background == PIMG_BG_WHITE) {
-        st = o->background == PIMG_BG_BLUR ? pimg_background_blur(img, m, err) : pimg_background_white(img, m, 0, err);
+        st = o->background == PIMG_BG_BLUR ? pimg_background_blur(img, m, err)
+                                                 : pimg_background_white(img, m, o->white_shadow, err);
         if (st)
             goto out;
         cJSON_AddStringToObject(j, "mode", o->background == PIMG_BG_BLUR ? "blur" : "white");
+        if (o->background == PIMG_BG_WHITE && o->white_shadow)
+            cJSON_AddStringToObject(j, "shadow", "drawn");
         mark_applied(a, "background");
     }
     if (o->ops & PIMG_OP_CROP) {

@@ -29,6 +29,8 @@ typedef enum { PIMG_BG_KEEP = 0, PIMG_BG_BLUR, PIMG_BG_WHITE } pimg_background;
 typedef struct {
     unsigned ops;               /* PIMG_OP_* bits */
     pimg_background background; /* used when PIMG_OP_BACKGROUND is set or background != keep */
+    int white_shadow;           /* white background: draw a soft contact shadow under the product
+                                 * (its own cast shadow is always taken out first) */
     int quality;                /* JPEG quality 1..100 */
     int max_side;               /* 0 = keep size */
     int keep_icc;               /* tag output as sRGB instead of stripping all metadata */

@@ -46,7 +46,7 @@ typedef struct {
     int jobs; /* analyze: parallel images, 0 = one per core */
 } image_args;
 
-enum { OPT_MODELS = 256, OPT_OPS, OPT_BG, OPT_Q, OPT_MAXSIDE, OPT_REF, OPT_MAXPX, OPT_ICC, OPT_SIDE, OPT_FILL, OPT_JOBS };
+enum { OPT_MODELS = 256, OPT_OPS, OPT_BG, OPT_Q, OPT_MAXSIDE, OPT_REF, OPT_MAXPX, OPT_ICC, OPT_SIDE, OPT_FILL, OPT_JOBS, OPT_SHADOW };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},          {"models", required_argument, NULL, OPT_MODELS},
@@ -55,6 +55,7 @@ static const struct option long_opts[] = {
     {"reference", required_argument, NULL, OPT_REF}, {"max-pixels", required_argument, NULL, OPT_MAXPX},
     {"keep-icc", no_argument, NULL, OPT_ICC}, {"analysis-side", required_argument, NULL, OPT_SIDE},
     {"fill", required_argument, NULL, OPT_FILL}, {"jobs", required_argument, NULL, OPT_JOBS},
+    {"shadow", no_argument, NULL, OPT_SHADOW},
     {NULL, 0, NULL, 0},
 };
 
@@ -126,8 +127,13 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
             break;
         case OPT_REF: a->reference = optarg; break;
         case OPT_ICC: a->pipe.keep_icc = 1; break;
+        case OPT_SHADOW: a->pipe.white_shadow = 1; break;
         default: fputs(help, stderr); return 2;
         }
+    }
+    if (a->pipe.white_shadow && a->pipe.background != PIMG_BG_WHITE) {
+        snprintf(err.msg, sizeof err.msg, "--shadow is drawn on a white background: add --background white");
+        goto bad;
     }
     return 0;
 bad:
@@ -283,7 +289,9 @@ static const char enhance_help[] =
     "Writes the corrected JPEG to OUT and prints its metadata JSON.\n"
     "  --ops LIST           comma list of orient,level,align,detect,enhance,background,crop\n"
     "                       (default orient,level,detect,enhance; 'enhance' alone keeps size)\n"
-    "  --background MODE    keep | blur | white (default keep)\n"
+    "  --background MODE    keep | blur | white (default keep); the product's own cast shadow\n"
+    "                       on a plain backdrop counts as background\n"
+    "  --shadow             with --background white: draw a soft contact shadow under it\n"
     "  --quality Q          JPEG quality 1..100 (default 85)\n"
     "  --max-side N         shrink the output so its longest side is at most N\n"
     "  --reference REF      align IN to this reference view (adds 'align' to ops)\n"

@@ -424,6 +424,18 @@ static int parse_query(request *r, pimg_error *err)
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "background")) &&
         pimg_background_parse(v, &r->opts.background, err))
         return -1;
+    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "shadow"))) {
+        if (!strcmp(v, "1") || !strcmp(v, "true")) {
+            r->opts.white_shadow = 1;
+        } else if (strcmp(v, "0") && strcmp(v, "false")) {
+            pimg_error_set(err, PIMG_ERR_BAD_INPUT, "shadow must be 1, true, 0 or false");
+            return -1;
+        }
+        if (r->opts.white_shadow && r->opts.background != PIMG_BG_WHITE) {
+            pimg_error_set(err, PIMG_ERR_BAD_INPUT, "shadow is drawn on a white background: add background=white");
+            return -1;
+        }
+    }
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "quality"))) {
         long q = strtol(v, &end, 10);
         if (!*v || *end || q < 1 || q > 100) {

@@ -239,7 +239,8 @@ START_TEST(errors_404_405_415_400)
     ck_assert_int_eq(http_post(&srv, "/enhance", "image/jpeg", "", 0, &r), 400);
     ck_assert(is_json_error(&r, "empty_body"));
     http_resp_free(&r);
-    const char *bad[] = {"?quality=0", "?quality=abc", "?max_side=-3", "?ops=orient,bogus", "?background=red"};
+    const char *bad[] = {"?quality=0", "?quality=abc", "?max_side=-3", "?ops=orient,bogus", "?background=red",
+                         "?shadow=maybe", "?shadow=1&background=blur"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char path[64];
         snprintf(path, sizeof path, "/enhance%s", bad[i]);

@@ -286,6 +286,53 @@ START_TEST(white_takes_out_the_cast_shadow)
 }
 END_TEST
 
+START_TEST(white_draws_a_soft_shadow_on_request)
+{
+    /* The optional synthetic shadow: just below the product the background is darker, far
+     * from it pure white, and the product itself untouched. Mask = the true alpha. */
+    uint64_t rng = 5;
+    pimg_composite_spec sp = {.side = 600, .shadow = 0, .background = -1, .min_fill = 0.4, .max_fill = 0.6};
+    sp.object = 2 % pimg_composite_n_objects(src);
+    pimg_tensor *t = NULL, *alpha = NULL;
+    double box[4];
+    ck_assert_int_eq(pimg_composite_make(src, &sp, &rng, &t, &alpha, box, NULL), PIMG_OK);
+    pimg_image *img = image_of(t);
+    int w, h;
+    unsigned char *before = pixels_of(img, &w, &h);
+    ck_assert_int_eq(pimg_background_white(img, alpha, 1, NULL), PIMG_OK);
+    unsigned char *after = pixels_of(img, &w, &h);
+    /* the band right under the product's bottom edge, within its columns */
+    long nb = 0;
+    int darkest = 255;
+    int y0 = (int)box[3] + 1, y1 = y0 + h / 100 + 2;
+    for (int y = y0; y < y1 && y < h; y++)
+        for (int x = (int)box[0]; x < (int)box[2]; x++)
+            if (alpha->data[(long)y * w + x] == 0.0f) {
+                int v = after[3 * ((long)y * w + x)];
+                darkest = v < darkest ? v : darkest;
+                nb++;
+            }
+    fprintf(stderr, "white with a drawn shadow: darkest pixel just under the product %d\n", darkest);
+    ck_assert_int_gt(nb, 0);
+    ck_assert_int_le(darkest, 235);
+    /* the top-left corner, far from the product: pure white */
+    ck_assert_int_eq(after[0], 255);
+    ck_assert_int_eq(after[3 * ((long)2 * w + 2) + 1], 255);
+    long np = 0, kp = 0;
+    for (long k = 0; k < (long)w * h; k++)
+        if (alpha->data[k] >= 0.999f) {
+            np++;
+            kp += abs(after[3 * k] - before[3 * k]) <= 3;
+        }
+    ck_assert_double_ge((double)kp / np, 0.99);
+    g_free(before);
+    g_free(after);
+    pimg_image_free(img);
+    pimg_tensor_free(t);
+    pimg_tensor_free(alpha);
+}
+END_TEST
+
 START_TEST(crop_centres_product_at_fill_and_compliance_reports_it)
 {
     uint64_t rng = 7;
@@ -344,6 +391,7 @@ int main(void)
     tcase_add_test(tc, blur_keeps_product_detail_and_removes_background_detail);
     tcase_add_test(tc, white_with_detected_mask_whitens_background_and_keeps_product);
     tcase_add_test(tc, white_takes_out_the_cast_shadow);
+    tcase_add_test(tc, white_draws_a_soft_shadow_on_request);
     tcase_add_test(tc, crop_centres_product_at_fill_and_compliance_reports_it);
     suite_add_tcase(s, tc);
     return pimg_test_run(s, 0);

@@ -119,6 +119,25 @@ START_TEST(enhance_writes_jpeg_of_same_size)
     ck_assert_int_eq(run(cmd, out, sizeof out), 2);
     snprintf(cmd, sizeof cmd, "%s enhance %s %s --ops enhance,sparkle 2>/dev/null", bin(), img, outp);
     ck_assert_int_eq(run(cmd, out, sizeof out), 2);
+    /* a drawn shadow needs the white background it is drawn on */
+    snprintf(cmd, sizeof cmd, "%s enhance %s %s --shadow --background blur 2>/dev/null", bin(), img, outp);
+    ck_assert_int_eq(run(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "%s enhance %s %s --ops detect --background white --shadow 2>/dev/null", bin(), img,
+             outp);
+    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    cJSON *bg = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "details"), "background");
+    ck_assert_ptr_nonnull(bg);
+    const cJSON *mode = cJSON_GetObjectItem(bg, "mode"), *note = cJSON_GetObjectItem(bg, "note");
+    /* either drawn (a product was found) or skipped with a note (none was) */
+    if (mode) {
+        ck_assert_str_eq(mode->valuestring, "white");
+        ck_assert_str_eq(cJSON_GetObjectItem(bg, "shadow")->valuestring, "drawn");
+    } else {
+        ck_assert_ptr_nonnull(note);
+    }
+    cJSON_Delete(j);
 }
 END_TEST
 
