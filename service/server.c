@@ -436,6 +436,14 @@ static int parse_query(request *r, pimg_error *err)
             return -1;
         }
     }
+    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "fill"))) {
+        double f = strtod(v, &end);
+        if (!*v || *end || !(f > 0.1 && f <= 1.0)) {
+            pimg_error_set(err, PIMG_ERR_BAD_INPUT, "fill must be a number in (0.1, 1]");
+            return -1;
+        }
+        r->opts.fill = f;
+    }
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "quality"))) {
         long q = strtol(v, &end, 10);
         if (!*v || *end || q < 1 || q > 100) {

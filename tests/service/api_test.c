@@ -240,7 +240,7 @@ START_TEST(errors_404_405_415_400)
     ck_assert(is_json_error(&r, "empty_body"));
     http_resp_free(&r);
     const char *bad[] = {"?quality=0", "?quality=abc", "?max_side=-3", "?ops=orient,bogus", "?background=red",
-                         "?shadow=maybe", "?shadow=1&background=blur"};
+                         "?shadow=maybe", "?shadow=1&background=blur", "?fill=0.05", "?fill=x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char path[64];
         snprintf(path, sizeof path, "/enhance%s", bad[i]);
