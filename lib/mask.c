@@ -80,15 +80,7 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
                     continue;
                 if (pass && pimg_surface_residual(t, coef, x, y) > 3 * sigma + 0.01)
                     continue;
-                double u = (double)x / W - 0.5, v = (double)y / H - 0.5;
-                double phi[6] = {1, u, v, u * u, u * v, v * v};
-                const float *p = pimg_tensor_at(t, x, y);
-                for (int c = 0; c < 3; c++)
-                    for (int i = 0; i < 6; i++) {
-                        b[c][i] += phi[i] * p[c];
-                        for (int k = 0; k < 6; k++)
-                            A[c][i][k] += phi[i] * phi[k];
-                    }
+                pimg_surface_add_sample(t, x, y, A, b);
             }
         for (int c = 0; c < 3; c++)
             if (pimg_surface_solve(A[c], b[c], coef[c])) {

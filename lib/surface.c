@@ -14,6 +14,19 @@ void pimg_surface_basis(double u, double v, double phi[6])
     phi[5] = v * v;
 }
 
+void pimg_surface_add_sample(const pimg_tensor *t, int x, int y, double A[3][6][6], double b[3][6])
+{
+    double phi[6];
+    pimg_surface_basis((double)x / t->w - 0.5, (double)y / t->h - 0.5, phi);
+    const float *p = pimg_tensor_at(t, x, y);
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 6; i++) {
+            b[c][i] += phi[i] * p[c];
+            for (int k = 0; k < 6; k++)
+                A[c][i][k] += phi[i] * phi[k];
+        }
+}
+
 int pimg_surface_solve(double A[6][6], double b[6], double x[6])
 {
     for (int c = 0; c < 6; c++) {
@@ -118,15 +131,7 @@ int pimg_surface_fit(const pimg_tensor *t, const unsigned char *use, int step, d
             for (int x = 0; x < W; x += step) {
                 if (!use[(size_t)y * W + x] || pimg_surface_residual(t, coef, x, y) > band)
                     continue;
-                double phi[6];
-                pimg_surface_basis((double)x / W - 0.5, (double)y / H - 0.5, phi);
-                const float *p = pimg_tensor_at(t, x, y);
-                for (int c = 0; c < 3; c++)
-                    for (int i = 0; i < 6; i++) {
-                        b[c][i] += phi[i] * p[c];
-                        for (int k = 0; k < 6; k++)
-                            A[c][i][k] += phi[i] * phi[k];
-                    }
+                pimg_surface_add_sample(t, x, y, A, b);
                 n++;
             }
         if (n < 50) {

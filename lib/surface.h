@@ -12,6 +12,10 @@
 /* The six basis values 1, u, v, u², uv, v² at (u, v). */
 void pimg_surface_basis(double u, double v, double phi[6]);
 
+/* Adds pixel (x, y) of the RGB tensor t to the least-squares normal equations A, b of the
+ * three channels' surfaces. */
+void pimg_surface_add_sample(const pimg_tensor *t, int x, int y, double A[3][6][6], double b[3][6]);
+
 /* Solves the 6x6 system A x = b (Gaussian elimination with partial pivoting; A and b are
  * overwritten). Returns -1 when the system is singular, else 0. */
 int pimg_surface_solve(double A[6][6], double b[6], double x[6]);
