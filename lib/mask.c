@@ -48,8 +48,6 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-
-
 /* Deviation from a smooth backdrop: a quadratic colour surface (per channel) is fitted, with
  * one outlier-rejecting refit, to the pixels outside the grown box; each pixel's distance to
  * it over 3 sigma of the fit's residuals (plus a floor) is written to dev. On a studio sweep
@@ -144,6 +142,17 @@ static void morph_pass(const unsigned char *in, unsigned char *out, int w, int h
         }
 #undef AT
     }
+}
+
+int pimg_mask_dilate(const unsigned char *in, unsigned char *out, int w, int h, int r)
+{
+    unsigned char *tmp = malloc((size_t)w * h);
+    if (!tmp)
+        return -1;
+    morph_pass(in, tmp, w, h, r, 1, 1);
+    morph_pass(tmp, out, w, h, r, 0, 1);
+    free(tmp);
+    return 0;
 }
 
 /* Morphological closing (square, radius r): bridges narrow notches so that product areas

@@ -22,4 +22,8 @@
 pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
                                pimg_tensor **mask, double mask_box[4], double *backdrop_sigma, pimg_error *err);
 
+/* Dilates the 0/1 image in (w x h) by a square of radius r into out (w x h, not aliasing in):
+ * out is 1 where any pixel of in within r is 1. Returns -1 on no memory (out untouched). */
+int pimg_mask_dilate(const unsigned char *in, unsigned char *out, int w, int h, int r);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mask.h"
 #include "surface.h"
 
 /* Chosen on plain-backdrop composites with and without soft contact shadows (see
@@ -73,28 +74,8 @@ static void edges(const float *sm, int W, int H, double tol, unsigned char *edge
             double gy = (d[0] + d[1] + d[2] - u[0] - u[1] - u[2]) / (yd - yu > 0 ? yd - yu : 1);
             raw[(size_t)y * W + x] = hypot(gx, gy) * scale > tol;
         }
-    /* dilate by BARRIER (separable max) */
-    unsigned char *tmp = calloc((size_t)W * H, 1);
-    if (!tmp) {
+    if (pimg_mask_dilate(raw, edge, W, H, BARRIER))
         memcpy(edge, raw, (size_t)W * H);
-        free(raw);
-        return;
-    }
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            unsigned char v = 0;
-            for (int d = -BARRIER; d <= BARRIER && !v; d++)
-                v = x + d >= 0 && x + d < W && raw[(size_t)y * W + x + d];
-            tmp[(size_t)y * W + x] = v;
-        }
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            unsigned char v = 0;
-            for (int d = -BARRIER; d <= BARRIER && !v; d++)
-                v = y + d >= 0 && y + d < H && tmp[(size_t)(y + d) * W + x];
-            edge[(size_t)y * W + x] = v;
-        }
-    free(tmp);
     free(raw);
 }
 
