@@ -78,6 +78,23 @@ pimg_status pimg_background_parse(const char *s, pimg_background *bg, pimg_error
     return PIMG_OK;
 }
 
+pimg_status pimg_fill_parse(const char *s, double *fill, pimg_error *err)
+{
+    char *end;
+    double f = strtod(s, &end);
+    if (!*s || *end || !(f > 0.1 && f <= 1.0))
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "fill must be a number in (0.1, 1]");
+    *fill = f;
+    return PIMG_OK;
+}
+
+pimg_status pimg_pipeline_opts_check(const pimg_pipeline_opts *o, pimg_error *err)
+{
+    if (o->white_shadow && o->background != PIMG_BG_WHITE)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "a shadow is drawn on the white background only: add background white");
+    return PIMG_OK;
+}
+
 pimg_status pimg_analysis_init(pimg_analysis *a)
 {
     memset(a, 0, sizeof *a);
@@ -138,7 +155,6 @@ cJSON *pimg_analysis_to_json(const pimg_analysis *a, const char *file)
     cJSON_AddItemToObject(o, "timings_ms", cJSON_Duplicate(a->timings, 1));
     return o;
 }
-
 
 /* Deadline check between steps: a step already running is not interrupted, but no new one
  * starts once the caller's deadline has passed. */
@@ -390,13 +406,13 @@ static pimg_status apply_background(pimg_image *img, const pimg_pipeline_opts *o
     for (int i = 0; i < a->n_applied; i++)
         levelled |= !strcmp(a->applied[i], "level");
     pimg_tensor *m = NULL;
-    st = pimg_background_mask_for_level(s->det.mask, levelled ? a->level : 0.0, up_w, up_h,
-                                                    pimg_image_width(img), pimg_image_height(img), &m, err);
+    st = pimg_background_mask_for_level(s->det.mask, levelled ? a->level : 0.0, up_w, up_h, pimg_image_width(img),
+                                        pimg_image_height(img), &m, err);
     if (st)
         return st;
     if (o->background == PIMG_BG_BLUR || o->background == PIMG_BG_WHITE) {
         st = o->background == PIMG_BG_BLUR ? pimg_background_blur(img, m, err)
-                                                 : pimg_background_white(img, m, o->white_shadow, err);
+                                           : pimg_background_white(img, m, o->white_shadow, err);
         if (st)
             goto out;
         cJSON_AddStringToObject(j, "mode", o->background == PIMG_BG_BLUR ? "blur" : "white");

@@ -58,6 +58,13 @@ pimg_status pimg_ops_parse(const char *list, unsigned *ops, pimg_error *err);
 /* Parses "keep" | "blur" | "white". */
 pimg_status pimg_background_parse(const char *s, pimg_background *bg, pimg_error *err);
 
+/* Parses the crop's fill share: a number in (0.1, 1]. */
+pimg_status pimg_fill_parse(const char *s, double *fill, pimg_error *err);
+
+/* Checks options that only make sense together (a drawn shadow needs the white background);
+ * BAD_INPUT says which. The CLI and the service call it after reading their options. */
+pimg_status pimg_pipeline_opts_check(const pimg_pipeline_opts *o, pimg_error *err);
+
 /* Room for every op plus enhance's finer steps (denoise, white_balance, tone, contrast). */
 #define PIMG_MAX_APPLIED 12
 

@@ -86,8 +86,6 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
     pimg_pipeline_opts_default(&a->pipe);
     pimg_error err = {0};
     long v;
-    double d;
-    char *end;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
@@ -117,9 +115,7 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
             a->load.max_pixels = (uint64_t)v;
             break;
         case OPT_FILL:
-            d = strtod(optarg, &end);
-            if (*end || d <= 0.1 || d > 1.0) { snprintf(err.msg, sizeof err.msg, "--fill must be in (0.1, 1]"); goto bad; }
-            a->pipe.fill = d;
+            if (pimg_fill_parse(optarg, &a->pipe.fill, &err)) goto bad;
             break;
         case OPT_JOBS:
             if (pimg_cli_parse_long(optarg, 1, 64, &v)) { snprintf(err.msg, sizeof err.msg, "--jobs must be 1..64"); goto bad; }
@@ -131,10 +127,8 @@ static int parse_image_args(int argc, char **argv, image_args *a, const char *he
         default: fputs(help, stderr); return 2;
         }
     }
-    if (a->pipe.white_shadow && a->pipe.background != PIMG_BG_WHITE) {
-        snprintf(err.msg, sizeof err.msg, "--shadow is drawn on a white background: add --background white");
+    if (pimg_pipeline_opts_check(&a->pipe, &err))
         goto bad;
-    }
     return 0;
 bad:
     fprintf(stderr, "pimg: %s\n", err.msg);

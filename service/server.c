@@ -133,7 +133,6 @@ struct server {
     int n_conns;
 };
 
-
 /* ---- logging: one JSON object per line on stderr, written with a single write(2) ---- */
 
 static void log_line(cJSON *o)
@@ -431,19 +430,10 @@ static int parse_query(request *r, pimg_error *err)
             pimg_error_set(err, PIMG_ERR_BAD_INPUT, "shadow must be 1, true, 0 or false");
             return -1;
         }
-        if (r->opts.white_shadow && r->opts.background != PIMG_BG_WHITE) {
-            pimg_error_set(err, PIMG_ERR_BAD_INPUT, "shadow is drawn on a white background: add background=white");
-            return -1;
-        }
     }
-    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "fill"))) {
-        double f = strtod(v, &end);
-        if (!*v || *end || !(f > 0.1 && f <= 1.0)) {
-            pimg_error_set(err, PIMG_ERR_BAD_INPUT, "fill must be a number in (0.1, 1]");
-            return -1;
-        }
-        r->opts.fill = f;
-    }
+    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "fill")) &&
+        pimg_fill_parse(v, &r->opts.fill, err))
+        return -1;
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "quality"))) {
         long q = strtol(v, &end, 10);
         if (!*v || *end || q < 1 || q > 100) {
@@ -460,7 +450,7 @@ static int parse_query(request *r, pimg_error *err)
         }
         r->opts.max_side = (int)m;
     }
-    return 0;
+    return pimg_pipeline_opts_check(&r->opts, err) ? -1 : 0;
 }
 
 /* First callback of a POST: everything decidable from the headers alone, before any body byte
