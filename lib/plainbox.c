@@ -17,7 +17,6 @@
 
 #include "surface.h"
 
-
 /* Lab distance with lightness down-weighted: soft shadows and light fall-off change mostly L. */
 static double lab_dist(const float *p, const double *q, double wl)
 {
@@ -255,18 +254,22 @@ int pimg_scene_backdrop_box(const pimg_scene *s, const pimg_plain_params *pp, do
      * edge while the product sits inside. The scorer chooses between the two. (Also offering
      * the largest part alone or the union of the big parts lost hand-labelled real photos on
      * validation: the scorer then picks a salient piece of a frame-filling product.) */
+    unsigned char sizeable[MAXB], touches[MAXB];
+    for (int i = 0; i < nb; i++) {
+        sizeable[i] = area[i] >= 0.002 * n && area[i] >= pp->part * area[big];
+        touches[i] = bx[i][0] <= 0 || bx[i][1] <= 0 || bx[i][2] >= w || bx[i][3] >= h;
+    }
     int nc = 0;
     for (int v = 0; v < 2; v++) {
         double u[4] = {w, h, 0, 0};
         int any = 0;
         for (int i = 0; i < nb; i++) {
-            int touch = bx[i][0] <= 0 || bx[i][1] <= 0 || bx[i][2] >= w || bx[i][3] >= h;
+            int touch = touches[i];
             /* a frame-touching part linked to an inner part is more of the inner product */
             for (int j = 0; v == 1 && touch && j < nb; j++)
-                if (j != i && linked[j] == linked[i] && area[j] >= 0.002 * n && area[j] >= pp->part * area[big] &&
-                    !(bx[j][0] <= 0 || bx[j][1] <= 0 || bx[j][2] >= w || bx[j][3] >= h))
+                if (j != i && linked[j] == linked[i] && sizeable[j] && !touches[j])
                     touch = 0;
-            if (area[i] < 0.002 * n || area[i] < pp->part * area[big] || (v == 1 && touch))
+            if (!sizeable[i] || (v == 1 && touch))
                 continue;
             any = 1;
             u[0] = fmin(u[0], bx[i][0]);

@@ -363,37 +363,40 @@ double pimg_scene_box_mean(const pimg_scene *s, int m, int x0, int y0, int x1, i
     return a ? box_sum(s, m, x0, y0, x1, y1) / a : 0;
 }
 
-long pimg_scene_box_count(const pimg_scene *s, int m, float thr, const double box[4])
-{
-    int x0 = (int)floor(box[0]), y0 = (int)floor(box[1]), x1 = (int)ceil(box[2]), y1 = (int)ceil(box[3]);
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > s->w) x1 = s->w;
-    if (y1 > s->h) y1 = s->h;
-    long c = 0;
-    for (int y = y0; y < y1; y++)
-        for (int x = x0; x < x1; x++)
-            c += s->map[m][(size_t)y * s->w + x] >= thr;
-    return c;
-}
-
 /* Integer box and its ring (the box grown by a fifth of its mean side, clipped). */
 typedef struct {
     int x0, y0, x1, y1;    /* box */
     int rx0, ry0, rx1, ry1; /* grown box */
 } box_geom;
 
+/* The box in whole working pixels, rounded outwards and clipped to the scene (may be empty). */
+static void int_box(const pimg_scene *s, const double b[4], box_geom *g)
+{
+    g->x0 = (int)floor(b[0]);
+    g->y0 = (int)floor(b[1]);
+    g->x1 = (int)ceil(b[2]);
+    g->y1 = (int)ceil(b[3]);
+    if (g->x0 < 0) g->x0 = 0;
+    if (g->y0 < 0) g->y0 = 0;
+    if (g->x1 > s->w) g->x1 = s->w;
+    if (g->y1 > s->h) g->y1 = s->h;
+}
+
+long pimg_scene_box_count(const pimg_scene *s, int m, float thr, const double box[4])
+{
+    box_geom g;
+    int_box(s, box, &g);
+    long c = 0;
+    for (int y = g.y0; y < g.y1; y++)
+        for (int x = g.x0; x < g.x1; x++)
+            c += s->map[m][(size_t)y * s->w + x] >= thr;
+    return c;
+}
+
 static box_geom geom(const pimg_scene *s, const double b[4])
 {
     box_geom g;
-    g.x0 = (int)floor(b[0]);
-    g.y0 = (int)floor(b[1]);
-    g.x1 = (int)ceil(b[2]);
-    g.y1 = (int)ceil(b[3]);
-    if (g.x0 < 0) g.x0 = 0;
-    if (g.y0 < 0) g.y0 = 0;
-    if (g.x1 > s->w) g.x1 = s->w;
-    if (g.y1 > s->h) g.y1 = s->h;
+    int_box(s, b, &g);
     if (g.x1 <= g.x0) g.x1 = g.x0 + 1;
     if (g.y1 <= g.y0) g.y1 = g.y0 + 1;
     int r = (int)ceil(0.2 * sqrt((double)(g.x1 - g.x0) * (g.y1 - g.y0)));
