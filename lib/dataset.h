@@ -52,6 +52,21 @@ pimg_status pimg_photos_read(const char *dir, const char *csv_name, pimg_photo_l
 
 void pimg_photo_list_free(pimg_photo_list *l);
 
+/* Sorts the photos [start, end) by path (byte order), so a listing does not depend on the
+ * order of a CSV or of readdir. */
+void pimg_photos_sort(pimg_photo_list *l, int start, int end);
+
+/* 1 when name contains one of the n words, ignoring ASCII case (empty words never match);
+ * used to keep named objects out of a training set. */
+int pimg_name_has_word(const char *name, const char *const *words, int n);
+
+/* Reads a word list: one word per line, text after '#' and surrounding blanks ignored, blank
+ * lines skipped. IO when the file cannot be opened. Ownership: on success *words (n strings)
+ * belongs to the caller, freed with pimg_word_list_free. */
+pimg_status pimg_word_list_read(const char *path, char ***words, int *n, pimg_error *err);
+
+void pimg_word_list_free(char **words, int n);
+
 /* Marks round(frac * n) of the photos [start, end) as test and the others not, by a shuffle
  * drawn from r. Returns -1 when out of memory (nothing marked). */
 int pimg_photos_split(pimg_photo_list *l, int start, int end, double frac, pimg_rng *r);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <libsvm/svm.h>
@@ -47,6 +48,7 @@ typedef struct {
     pimg_composite_src *src;
     int *obj[3], nobj[3];
     int *bg[3], nbg[3];
+    int n_excluded; /* objects dropped by the exclusion list */
 } split_set;
 
 static void split_free(split_set *s)
@@ -94,26 +96,97 @@ static int cut(int n, uint64_t seed, int *parts[3], int counts[3])
     return 0;
 }
 
+/* Objects come from data_dir/objects and then each objects_dirs folder, each folder's files
+ * sorted by name. Each folder is shuffled and cut 70/15/15 on its own, folder 0 with the seed it
+ * always had: data_dir/objects keeps exactly the split it had before extra folders existed (so
+ * composites made earlier from its test objects stay unseen, and without extra folders the
+ * model is byte for byte what it was). Excluded objects are dropped after the cut, so the
+ * exclusion list does not reshuffle the others; they are never loaded. */
 static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pimg_error *err)
 {
     memset(s, 0, sizeof *s);
     char od[4096], bd[4096];
     snprintf(od, sizeof od, "%s/objects", o->data_dir);
     snprintf(bd, sizeof bd, "%s/train", o->data_dir);
-    struct stat sb;
-    pimg_status st = pimg_composite_src_load(od, stat(bd, &sb) == 0 ? bd : NULL, &s->src, err);
-    if (st)
+    pimg_photo_list objs = {0};
+    char **words = NULL;
+    int nwords = 0, nf = 1 + (o->n_objects_dirs > 0 ? o->n_objects_dirs : 0);
+    int *keep = NULL;            /* object list index -> composite source index, -1 dropped */
+    const char **paths = NULL;
+    int *parts[3] = {0}, counts[3] = {0};
+    pimg_status st = PIMG_OK;
+    if (o->exclude_objects && (st = pimg_word_list_read(o->exclude_objects, &words, &nwords, err)))
         return st;
-    if (cut(pimg_composite_n_objects(s->src), o->seed * 3 + 1, s->obj, s->nobj) ||
-        cut(pimg_composite_n_backgrounds(s->src), o->seed * 3 + 2, s->bg, s->nbg)) {
-        split_free(s);
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    for (int f = 0; f < nf && !st; f++) {
+        const char *dir = f ? o->objects_dirs[f - 1] : od;
+        int start = objs.n;
+        if ((st = pimg_photos_read(dir, "objects.csv", &objs, err)))
+            break;
+        /* The loaders take PNG cut-outs only, in name order whatever the CSV's row order. */
+        int w = start;
+        for (int i = start; i < objs.n; i++) {
+            const char *dot = strrchr(objs.v[i].path, '.');
+            if (dot && !strcasecmp(dot, ".png"))
+                objs.v[w++] = objs.v[i];
+        }
+        objs.n = w;
+        pimg_photos_sort(&objs, start, objs.n);
+        int *fp[3], fc[3];
+        if (cut(objs.n - start, o->seed * 3 + 1 + (uint64_t)f * 1000003ULL, fp, fc)) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < 3 && !st; k++) {
+            int *nv = realloc(parts[k], sizeof(int) * (counts[k] + fc[k] + 1));
+            if (!nv)
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            else {
+                parts[k] = nv;
+                for (int i = 0; i < fc[k]; i++)
+                    parts[k][counts[k]++] = start + fp[k][i];
+            }
+        }
+        for (int k = 0; k < 3; k++)
+            free(fp[k]);
     }
-    if (s->nobj[SPLIT_TRAIN] < 1 || s->nobj[SPLIT_VAL] < 1 || s->nobj[SPLIT_TEST] < 1) {
-        split_free(s);
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: need at least 3 objects to split", od);
+    if (!st && (!(keep = malloc(sizeof(int) * (objs.n ? objs.n : 1))) ||
+                !(paths = malloc(sizeof(char *) * (objs.n ? objs.n : 1)))))
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    if (!st) {
+        int nk = 0;
+        for (int i = 0; i < objs.n; i++) {
+            const char *slash = strrchr(objs.v[i].path, '/');
+            keep[i] = pimg_name_has_word(slash ? slash + 1 : objs.v[i].path, (const char *const *)words, nwords) ? -1 : nk;
+            if (keep[i] >= 0)
+                paths[nk++] = objs.v[i].path;
+        }
+        s->n_excluded = objs.n - nk;
+        struct stat sb;
+        st = pimg_composite_src_load_files(paths, nk, stat(bd, &sb) == 0 ? bd : NULL, &s->src, err);
     }
-    return PIMG_OK;
+    for (int k = 0; k < 3 && !st; k++) {
+        s->obj[k] = malloc(sizeof(int) * (counts[k] ? counts[k] : 1));
+        if (!s->obj[k]) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < counts[k]; i++)
+            if (keep[parts[k][i]] >= 0)
+                s->obj[k][s->nobj[k]++] = keep[parts[k][i]];
+    }
+    if (!st && cut(pimg_composite_n_backgrounds(s->src), o->seed * 3 + 2, s->bg, s->nbg))
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    if (!st && (s->nobj[SPLIT_TRAIN] < 1 || s->nobj[SPLIT_VAL] < 1 || s->nobj[SPLIT_TEST] < 1))
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: need at least 3 objects to split", od);
+    for (int k = 0; k < 3; k++)
+        free(parts[k]);
+    free(keep);
+    free(paths);
+    pimg_photo_list_free(&objs);
+    pimg_word_list_free(words, nwords);
+    if (st)
+        split_free(s);
+    return st;
 }
 
 /* Composite i of a split: deterministic in (seed, split, i). About a third on synthetic plain
@@ -886,8 +959,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     pimg_status st = split_load(o, &ss, err);
     if (st)
         return st;
-    pimg_progress_say(o->progress, o->progress_ctx, "data: %d objects (train %d / val %d / test %d), %d backgrounds (%d / %d / %d)",
-        pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], pimg_composite_n_backgrounds(ss.src),
+    pimg_progress_say(o->progress, o->progress_ctx, "data: %d objects (train %d / val %d / test %d; %d excluded), %d backgrounds (%d / %d / %d)",
+        pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], ss.n_excluded, pimg_composite_n_backgrounds(ss.src),
         ss.nbg[0], ss.nbg[1], ss.nbg[2]);
     if ((st = make_samples(&ss, o, SPLIT_TRAIN, ntr, &tr, err)))
         goto out;
@@ -1046,6 +1119,15 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     cJSON_AddStringToObject(data, "kind", "composites of objects/ cut-outs on synthetic plain backgrounds (35%) "
                                           "and on crops of train/ photos (65%)");
     cJSON_AddNumberToObject(data, "objects", pimg_composite_n_objects(ss.src));
+    if (o->n_objects_dirs > 0) {
+        cJSON *od = cJSON_AddArrayToObject(data, "more_objects");
+        for (int i = 0; i < o->n_objects_dirs; i++)
+            cJSON_AddItemToArray(od, cJSON_CreateString(o->objects_dirs[i]));
+    }
+    if (o->exclude_objects) {
+        cJSON_AddStringToObject(data, "exclude_objects", o->exclude_objects);
+        cJSON_AddNumberToObject(data, "excluded_objects", ss.n_excluded);
+    }
     cJSON_AddNumberToObject(data, "backgrounds", pimg_composite_n_backgrounds(ss.src));
     cJSON_AddNumberToObject(data, "composite_side", o->side);
     if (o->labels_csv) {

@@ -13,11 +13,14 @@
 #include "detect.h"
 #include "detect_train.h"
 
+#define MAX_DIRS 32
+
 static const char train_help[] =
     "usage: pimg train detect --data DIR --out MODEL [options]\n"
     "Trains the main-product box scorer (HOG + saliency features, libsvm) on composites of\n"
-    "the DIR/objects PNG cut-outs on synthetic plain backgrounds and on DIR/train photos.\n"
-    "Objects and backgrounds are split train/val/test (70/15/15) with --seed before compositing.\n"
+    "the DIR/objects PNG cut-outs (and those of --objects folders) on synthetic plain\n"
+    "backgrounds and on DIR/train photos. Objects (each folder on its own) and backgrounds are\n"
+    "split train/val/test (70/15/15) with --seed before compositing.\n"
     "Progress goes to stderr, the metrics JSON to stdout; the model card is written next to\n"
     "MODEL with the extension .json (models/detect.svm -> models/detect.json).\n"
     "  --seed N         split and composite seed (42)\n"
@@ -30,6 +33,9 @@ static const char train_help[] =
     "                   beside MODEL as *_rerank.svm and kept only if it helps validation (1)\n"
     "  --rounds N       max hard-negative mining rounds (3)\n"
     "  --side N         composite longest side in px (384)\n"
+    "  --objects DIR    more PNG cut-outs with alpha (objects.csv or every PNG; repeatable)\n"
+    "  --exclude-objects FILE  words, one a line ('#' comments): objects whose file name\n"
+    "                   contains one (any case) are left out of every split\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
     "                   split 70/30 by file and added to the training / validation samples\n"
     "  --dump OUTDIR    instead of training, write composites of --split (train|val|test, default\n"
@@ -38,11 +44,12 @@ static const char train_help[] =
 
 static const char eval_help[] =
     "usage: pimg eval detect --data DIR --model MODEL [--seed N] [--test N] [--side N]\n"
+    "                        [--objects DIR ...] [--exclude-objects FILE]\n"
     "With DIR/labels.csv (columns file,x0,y0,x1,y1[,kind,rotation]) scores the real labelled\n"
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -52,12 +59,14 @@ static const struct option opts[] = {
     {"rounds", required_argument, NULL, O_ROUNDS}, {"side", required_argument, NULL, O_SIDE},
     {"dump", required_argument, NULL, O_DUMP}, {"split", required_argument, NULL, O_SPLIT},
     {"labels", required_argument, NULL, 'l'},  {"rank", required_argument, NULL, O_RANK},
-    {"rerank", required_argument, NULL, O_RERANK}, {NULL, 0, NULL, 0},
+    {"rerank", required_argument, NULL, O_RERANK}, {"objects", required_argument, NULL, O_OBJ},
+    {"exclude-objects", required_argument, NULL, O_EXCL}, {NULL, 0, NULL, 0},
 };
 
 typedef struct {
     pimg_detect_train_opts t;
     const char *out, *model, *dump, *split;
+    const char *objs[MAX_DIRS];
 } args;
 
 /* 0 ok, 1 help printed, 2 usage error. */
@@ -78,6 +87,14 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_DUMP: a->dump = optarg; break;
         case O_SPLIT: a->split = optarg; break;
         case 'l': a->t.labels_csv = optarg; break;
+        case O_OBJ:
+            if (a->t.n_objects_dirs == MAX_DIRS) {
+                fprintf(stderr, "pimg: at most %d --objects folders\n", MAX_DIRS);
+                return 2;
+            }
+            a->objs[a->t.n_objects_dirs++] = optarg;
+            break;
+        case O_EXCL: a->t.exclude_objects = optarg; break;
         case O_SEED:
         case O_TRAIN:
         case O_VAL:
@@ -106,6 +123,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
         fprintf(stderr, "pimg: --data DIR is required\n");
         return 2;
     }
+    a->t.objects_dirs = a->objs;
     return 0;
 }
 
