@@ -34,6 +34,8 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
     o->n_test = 150;
     o->max_rounds = 3;
     o->side = 384;
+    o->clutter_fill[0] = 0.4;
+    o->clutter_fill[1] = 0.85;
     o->rank = 0;
     o->rerank = 1;
 }
@@ -207,9 +209,12 @@ static pimg_status split_composite(const split_set *s, const pimg_detect_train_o
     } else {
         /* Smaller than this and the background photo's own subject, not the pasted product,
          * is the honest "main object": such composites teach the wrong answer. */
-        sp.min_fill = 0.4;
-        sp.max_fill = 0.85;
+        sp.min_fill = o->clutter_fill[0];
+        sp.max_fill = o->clutter_fill[1];
     }
+    /* Photos arrive at many sizes; drawn only when asked, so the default stream is unchanged. */
+    if (o->side_min > 0 && o->side_min < o->side)
+        sp.side = o->side_min + (int)(pimg_rand_uniform(&r) * (o->side - o->side_min + 1));
     return pimg_composite_make(s->src, &sp, &r, img, mask, box, err);
 }
 
@@ -1130,6 +1135,11 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     }
     cJSON_AddNumberToObject(data, "backgrounds", pimg_composite_n_backgrounds(ss.src));
     cJSON_AddNumberToObject(data, "composite_side", o->side);
+    if (o->side_min > 0 && o->side_min < o->side)
+        cJSON_AddNumberToObject(data, "composite_side_min", o->side_min);
+    cJSON *cf = cJSON_AddArrayToObject(data, "cluttered_fill");
+    cJSON_AddItemToArray(cf, cJSON_CreateNumber(o->clutter_fill[0]));
+    cJSON_AddItemToArray(cf, cJSON_CreateNumber(o->clutter_fill[1]));
     if (o->labels_csv) {
         cJSON *real = cJSON_AddObjectToObject(data, "real_labelled");
         cJSON_AddStringToObject(real, "labels", o->labels_csv);

@@ -28,6 +28,10 @@ typedef struct {
     int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */
+    int side_min;           /* > 0 and < side: each composite's longest side drawn from
+                             * side_min..side instead (default 0: always side) */
+    double clutter_fill[2]; /* object's longest side as a share of the frame on photo
+                             * backgrounds, min and max (default 0.4, 0.85) */
     int rank;               /* 0: classifier (default), 1: pairwise ranking SVM on box differences
                              * of one photo, 2: hybrid (both kinds of training vectors) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */

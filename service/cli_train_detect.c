@@ -33,6 +33,9 @@ static const char train_help[] =
     "                   beside MODEL as *_rerank.svm and kept only if it helps validation (1)\n"
     "  --rounds N       max hard-negative mining rounds (3)\n"
     "  --side N         composite longest side in px (384)\n"
+    "  --side-min N     draw each composite's longest side from N..--side (default: always --side)\n"
+    "  --clutter-fill LO,HI  object's longest side as a share of the frame on photo\n"
+    "                   backgrounds (0.4,0.85)\n"
     "  --objects DIR    more PNG cut-outs with alpha (objects.csv or every PNG; repeatable)\n"
     "  --exclude-objects FILE  words, one a line ('#' comments): objects whose file name\n"
     "                   contains one (any case) are left out of every split\n"
@@ -49,7 +52,7 @@ static const char eval_help[] =
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -60,7 +63,8 @@ static const struct option opts[] = {
     {"dump", required_argument, NULL, O_DUMP}, {"split", required_argument, NULL, O_SPLIT},
     {"labels", required_argument, NULL, 'l'},  {"rank", required_argument, NULL, O_RANK},
     {"rerank", required_argument, NULL, O_RERANK}, {"objects", required_argument, NULL, O_OBJ},
-    {"exclude-objects", required_argument, NULL, O_EXCL}, {NULL, 0, NULL, 0},
+    {"exclude-objects", required_argument, NULL, O_EXCL}, {"side-min", required_argument, NULL, O_SIDEMIN},
+    {"clutter-fill", required_argument, NULL, O_CFILL}, {NULL, 0, NULL, 0},
 };
 
 typedef struct {
@@ -95,15 +99,27 @@ static int parse(int argc, char **argv, args *a, const char *help)
             a->objs[a->t.n_objects_dirs++] = optarg;
             break;
         case O_EXCL: a->t.exclude_objects = optarg; break;
+        case O_CFILL: {
+            double lo, hi;
+            char extra;
+            if (sscanf(optarg, "%lf,%lf%c", &lo, &hi, &extra) != 2 || !(lo > 0.05) || !(hi <= 1.2) || !(lo <= hi)) {
+                fprintf(stderr, "pimg: --clutter-fill wants LO,HI with 0.05 < LO <= HI <= 1.2, got '%s'\n", optarg);
+                return 2;
+            }
+            a->t.clutter_fill[0] = lo;
+            a->t.clutter_fill[1] = hi;
+            break;
+        }
         case O_SEED:
         case O_TRAIN:
         case O_VAL:
         case O_TEST:
         case O_ROUNDS:
         case O_SIDE:
+        case O_SIDEMIN:
         case O_RANK:
         case O_RERANK:
-            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK || c == O_RERANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
+            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK || c == O_RERANK ? 0 : c == O_SIDE || c == O_SIDEMIN ? 64 : 1, c == O_SIDE || c == O_SIDEMIN ? 2048 : 1000000, &v)) {
                 fprintf(stderr, "pimg: bad number '%s'\n", optarg);
                 return 2;
             }
@@ -113,6 +129,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
             if (c == O_TEST) a->t.n_test = (int)v;
             if (c == O_ROUNDS) a->t.max_rounds = (int)v;
             if (c == O_SIDE) a->t.side = (int)v;
+            if (c == O_SIDEMIN) a->t.side_min = (int)v;
             if (c == O_RANK) a->t.rank = v > 2 ? 2 : (int)v;
             if (c == O_RERANK) a->t.rerank = v != 0;
             break;
