@@ -152,6 +152,42 @@ int pimg_name_has_word(const char *name, const char *const *words, int n)
     return 0;
 }
 
+void pimg_object_stem(const char *path, char *out, size_t n)
+{
+    if (!n)
+        return;
+    const char *b = strrchr(path, '/'), *sep;
+    b = b ? b + 1 : path;
+    /* Flattened tuxpaint names carry their category before "__". */
+    while ((sep = strstr(b, "__")))
+        b = sep + 2;
+    size_t len = strlen(b);
+    const char *dot = strrchr(b, '.');
+    if (dot)
+        len = (size_t)(dot - b);
+    if (len >= n)
+        len = n - 1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(b[i] >= 'A' && b[i] <= 'Z' ? b[i] - 'A' + 'a' : b[i]);
+    out[len] = '\0';
+    /* Strip trailing "mirror" and numbers (with a '-', '_' or ' ' before them) until neither is
+     * left, but never down to nothing. */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        size_t m = len;
+        while (m > 0 && out[m - 1] >= '0' && out[m - 1] <= '9')
+            m--;
+        if (m == len && m >= 6 && !strcmp(out + m - 6, "mirror"))
+            m -= 6;
+        while (m < len && m > 0 && (out[m - 1] == '-' || out[m - 1] == '_' || out[m - 1] == ' '))
+            m--;
+        if (m < len && m > 0) {
+            out[len = m] = '\0';
+            changed = 1;
+        }
+    }
+}
+
 void pimg_word_list_free(char **words, int n)
 {
     for (int k = 0; k < n; k++)

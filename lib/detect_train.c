@@ -99,8 +99,8 @@ static int cut(int n, uint64_t seed, int *parts[3], int counts[3])
 }
 
 /* Objects come from data_dir/objects and then each objects_dirs folder, each folder's files
- * sorted by name. Each folder is shuffled and cut 70/15/15 on its own, folder 0 with the seed it
- * always had: data_dir/objects keeps exactly the split it had before extra folders existed (so
+ * sorted by name. Each folder is shuffled and cut 70/15/15 on its own (extra folders by object
+ * stem, pimg_object_stem), folder 0 file by file with the seed it always had: data_dir/objects keeps exactly the split it had before extra folders existed (so
  * composites made earlier from its test objects stay unseen, and without extra folders the
  * model is byte for byte what it was). Excluded objects are dropped after the cut, so the
  * exclusion list does not reshuffle the others; they are never loaded. */
@@ -133,21 +133,49 @@ static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pim
         }
         objs.n = w;
         pimg_photos_sort(&objs, start, objs.n);
+        /* Extra folders are cut by object stem, so a stamp and its mirror or numbered variant
+         * land in the same part (folder 0's split stays the historical one, file by file). */
+        int nobj = objs.n - start, ng = 0;
+        int *grp = malloc(sizeof(int) * (nobj ? nobj : 1)); /* object -> group */
+        char (*stem)[128] = malloc(sizeof *stem * (nobj ? nobj : 1));
+        if (!grp || !stem) {
+            free(grp);
+            free(stem);
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < nobj; i++) {
+            if (f == 0) {
+                grp[i] = ng++;
+                continue;
+            }
+            pimg_object_stem(objs.v[start + i].path, stem[ng], sizeof stem[ng]);
+            int g = 0;
+            while (g < ng && strcmp(stem[g], stem[ng]))
+                g++;
+            grp[i] = g;
+            ng += g == ng;
+        }
+        free(stem);
         int *fp[3], fc[3];
-        if (cut(objs.n - start, o->seed * 3 + 1 + (uint64_t)f * 1000003ULL, fp, fc)) {
+        if (cut(ng, o->seed * 3 + 1 + (uint64_t)f * 1000003ULL, fp, fc)) {
+            free(grp);
             st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
             break;
         }
         for (int k = 0; k < 3 && !st; k++) {
-            int *nv = realloc(parts[k], sizeof(int) * (counts[k] + fc[k] + 1));
+            int *nv = realloc(parts[k], sizeof(int) * (counts[k] + nobj + 1));
             if (!nv)
                 st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
             else {
                 parts[k] = nv;
                 for (int i = 0; i < fc[k]; i++)
-                    parts[k][counts[k]++] = start + fp[k][i];
+                    for (int j = 0; j < nobj; j++)
+                        if (grp[j] == fp[k][i])
+                            parts[k][counts[k]++] = start + j;
             }
         }
+        free(grp);
         for (int k = 0; k < 3; k++)
             free(fp[k]);
     }

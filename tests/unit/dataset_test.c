@@ -1,5 +1,5 @@
 /* dataset_test.c — unit tests for lib/dataset: the word lists that keep named objects out of
- * training (pimg train detect --exclude-objects) and sorting a listing by path. */
+ * training (pimg train detect --exclude-objects), object stems and sorting a listing by path. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +64,45 @@ START_TEST(committed_exclusion_list_matches_the_public_objects)
     ck_assert_msg(pimg_word_list_read("data/detect_exclude_objects.txt", &w, &n, &err) == PIMG_OK, "%s", err.msg);
     const char *const out[] = {"animals_amphibians__frog-1.png", "food_fruit__Strawberry2.png",
                                "vehicles_emergency__sedan_police_mirror.png", "donkey_eating.png",
-                               "vehicles_ship__chineseJunk.png"};
-    const char *const in[] = {"chinesejunk.png", "animals_birds__blackbird.png", "avocado.png",
-                              "infantry_stryker.png"};
+                               "vehicles_ship__chineseJunk.png", "military_vehicles__bradley.png"};
+    const char *const in[] = {"chinesejunk.png", "bradley_mirror.png", "animals_birds__blackbird.png",
+                              "avocado.png", "infantry_stryker.png"};
     for (size_t i = 0; i < sizeof out / sizeof *out; i++)
         ck_assert_msg(pimg_name_has_word(out[i], (const char *const *)w, n), "%s not excluded", out[i]);
     for (size_t i = 0; i < sizeof in / sizeof *in; i++)
         ck_assert_msg(!pimg_name_has_word(in[i], (const char *const *)w, n), "%s excluded", in[i]);
     pimg_word_list_free(w, n);
+}
+END_TEST
+
+START_TEST(object_stem_groups_variants_of_one_drawing)
+{
+    char b[128];
+    pimg_object_stem("/x/animals_mammals_cats__Lion-2.png", b, sizeof b);
+    ck_assert_str_eq(b, "lion");
+    pimg_object_stem("animals_mammals_cats_cartoon__lion.png", b, sizeof b);
+    ck_assert_str_eq(b, "lion");
+    pimg_object_stem("vehicles_emergency__sedan_police_mirror.png", b, sizeof b);
+    ck_assert_str_eq(b, "sedan_police");
+    pimg_object_stem("objects/bradley_mirror.png", b, sizeof b);
+    ck_assert_str_eq(b, "bradley");
+    pimg_object_stem("tree336.png", b, sizeof b);
+    ck_assert_str_eq(b, "tree");
+    pimg_object_stem("a__fireworks2_mirror.PNG", b, sizeof b);
+    ck_assert_str_eq(b, "fireworks");
+    /* Never stripped to nothing; a name without extension or prefix is kept as it is. */
+    pimg_object_stem("2.png", b, sizeof b);
+    ck_assert_str_eq(b, "2");
+    pimg_object_stem("mirror.png", b, sizeof b);
+    ck_assert_str_eq(b, "mirror");
+    pimg_object_stem("avocado", b, sizeof b);
+    ck_assert_str_eq(b, "avocado");
+    /* Different objects keep different stems. */
+    pimg_object_stem("lionfish.png", b, sizeof b);
+    ck_assert_str_eq(b, "lionfish");
+    /* Truncated to the buffer. */
+    pimg_object_stem("abcdefgh.png", b, 5);
+    ck_assert_str_eq(b, "abcd");
 }
 END_TEST
 
@@ -102,6 +133,7 @@ int main(void)
     tcase_add_test(tc, name_has_word_ignores_case_and_empty_words);
     tcase_add_test(tc, word_list_read_skips_comments_and_blanks);
     tcase_add_test(tc, committed_exclusion_list_matches_the_public_objects);
+    tcase_add_test(tc, object_stem_groups_variants_of_one_drawing);
     tcase_add_test(tc, photos_sort_orders_a_range_by_path);
     suite_add_tcase(s, tc);
     return pimg_test_run(s, 0);
