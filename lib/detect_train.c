@@ -51,6 +51,7 @@ typedef struct {
     int *obj[3], nobj[3];
     int *bg[3], nbg[3];
     int n_excluded; /* objects dropped by the exclusion list */
+    int nobj0[3];   /* of obj[k], how many (the first ones) come from data_dir/objects */
 } split_set;
 
 static void split_free(split_set *s)
@@ -112,7 +113,7 @@ static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pim
     snprintf(bd, sizeof bd, "%s/train", o->data_dir);
     pimg_photo_list objs = {0};
     char **words = NULL;
-    int nwords = 0, nf = 1 + (o->n_objects_dirs > 0 ? o->n_objects_dirs : 0);
+    int nwords = 0, nf = 1 + (o->n_objects_dirs > 0 ? o->n_objects_dirs : 0), n0 = 0;
     int *keep = NULL;            /* object list index -> composite source index, -1 dropped */
     const char **paths = NULL;
     int *parts[3] = {0}, counts[3] = {0};
@@ -133,6 +134,8 @@ static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pim
         }
         objs.n = w;
         pimg_photos_sort(&objs, start, objs.n);
+        if (f == 0)
+            n0 = objs.n;
         /* Extra folders are cut by object stem, so a stamp and its mirror or numbered variant
          * land in the same part (folder 0's split stays the historical one, file by file). */
         int nobj = objs.n - start, ng = 0;
@@ -200,9 +203,12 @@ static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pim
             st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
             break;
         }
+        /* Folder 0's objects come first in each part (they were cut first). */
         for (int i = 0; i < counts[k]; i++)
-            if (keep[parts[k][i]] >= 0)
+            if (keep[parts[k][i]] >= 0) {
                 s->obj[k][s->nobj[k]++] = keep[parts[k][i]];
+                s->nobj0[k] += parts[k][i] < n0;
+            }
     }
     if (!st && cut(pimg_composite_n_backgrounds(s->src), o->seed * 3 + 2, s->bg, s->nbg))
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
@@ -229,6 +235,13 @@ static pimg_status split_composite(const split_set *s, const pimg_detect_train_o
     pimg_rand_uniform(&r);
     pimg_composite_spec sp = {.side = o->side, .shadow = -1};
     sp.object = s->obj[split][(int)(pimg_rand_uniform(&r) * s->nobj[split]) % s->nobj[split]];
+    /* With extra folders, their objects may be given a fixed share of the composites instead of
+     * one in proportion to their number (drawn only when asked: the default stream is as ever). */
+    int n0 = s->nobj0[split], nx = s->nobj[split] - n0;
+    if (o->extra_share > 0 && n0 > 0 && nx > 0)
+        sp.object = pimg_rand_uniform(&r) < o->extra_share
+                        ? s->obj[split][n0 + (int)(pimg_rand_uniform(&r) * nx) % nx]
+                        : s->obj[split][(int)(pimg_rand_uniform(&r) * n0) % n0];
     *plain = s->nbg[split] == 0 || pimg_rand_uniform(&r) < 0.35;
     sp.background = *plain ? -1 : s->bg[split][(int)(pimg_rand_uniform(&r) * s->nbg[split]) % s->nbg[split]];
     if (*plain) {
@@ -1153,6 +1166,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
                                           "and on crops of train/ photos (65%)");
     cJSON_AddNumberToObject(data, "objects", pimg_composite_n_objects(ss.src));
     if (o->n_objects_dirs > 0) {
+        if (o->extra_share > 0)
+            cJSON_AddNumberToObject(data, "more_objects_share", o->extra_share);
         cJSON *od = cJSON_AddArrayToObject(data, "more_objects");
         for (int i = 0; i < o->n_objects_dirs; i++)
             cJSON_AddItemToArray(od, cJSON_CreateString(o->objects_dirs[i]));

@@ -38,6 +38,8 @@ typedef struct {
     const char *const *objects_dirs; /* more cut-out folders beside data_dir/objects (objects.csv
                                       * or every image; each folder split 70/15/15 on its own) */
     int n_objects_dirs;
+    double extra_share;      /* > 0: share of composites whose object comes from objects_dirs
+                              * (default 0: every object equally likely) */
     const char *exclude_objects; /* optional word list (pimg_word_list_read): objects whose file
                                   * name contains a word are dropped from every split */
     int rerank;             /* nonzero: also train the second-stage re-ranker of the top boxes

@@ -37,6 +37,8 @@ static const char train_help[] =
     "  --clutter-fill LO,HI  object's longest side as a share of the frame on photo\n"
     "                   backgrounds (0.4,0.85)\n"
     "  --objects DIR    more PNG cut-outs with alpha (objects.csv or every PNG; repeatable)\n"
+    "  --objects-share F  share of composites whose object comes from the --objects folders\n"
+    "                   (default: every object equally likely)\n"
     "  --exclude-objects FILE  words, one a line ('#' comments): objects whose file name\n"
     "                   contains one (any case) are left out of every split\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
@@ -52,7 +54,7 @@ static const char eval_help[] =
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL, O_OSHARE };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -64,7 +66,8 @@ static const struct option opts[] = {
     {"labels", required_argument, NULL, 'l'},  {"rank", required_argument, NULL, O_RANK},
     {"rerank", required_argument, NULL, O_RERANK}, {"objects", required_argument, NULL, O_OBJ},
     {"exclude-objects", required_argument, NULL, O_EXCL}, {"side-min", required_argument, NULL, O_SIDEMIN},
-    {"clutter-fill", required_argument, NULL, O_CFILL}, {NULL, 0, NULL, 0},
+    {"clutter-fill", required_argument, NULL, O_CFILL}, {"objects-share", required_argument, NULL, O_OSHARE},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct {
@@ -99,6 +102,15 @@ static int parse(int argc, char **argv, args *a, const char *help)
             a->objs[a->t.n_objects_dirs++] = optarg;
             break;
         case O_EXCL: a->t.exclude_objects = optarg; break;
+        case O_OSHARE: {
+            double v2;
+            if (pimg_cli_parse_double(optarg, 0, 1, &v2)) {
+                fprintf(stderr, "pimg: --objects-share wants a number in [0, 1], got '%s'\n", optarg);
+                return 2;
+            }
+            a->t.extra_share = v2;
+            break;
+        }
         case O_CFILL: {
             double lo, hi;
             char extra;
