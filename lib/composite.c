@@ -154,63 +154,105 @@ void pimg_composite_src_free(pimg_composite_src *s)
     free(s);
 }
 
-pimg_status pimg_composite_src_load(const char *objects_dir, const char *bg_dir, pimg_composite_src **out,
-                                    pimg_error *err)
+/* Adds the backgrounds of bg_dir (every JPEG or PNG, in name order) to s. */
+static pimg_status load_backgrounds(pimg_composite_src *s, const char *bg_dir, pimg_error *err)
 {
-    static const char *const png[] = {"png", NULL};
     static const char *const pics[] = {"jpg", "jpeg", "png", NULL};
-    pimg_composite_src *s = calloc(1, sizeof *s);
     char **names = NULL;
     int n = 0;
-    pimg_status st;
+    pimg_status st = list_dir(bg_dir, pics, &names, &n, err);
+    if (st)
+        return st;
+    s->bg = calloc(n ? n : 1, sizeof *s->bg);
+    s->bg_name = names;
+    s->n_bg = n;
+    if (!s->bg) {
+        s->n_bg = 0;
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", bg_dir, names[i]);
+        pimg_image *img = NULL;
+        if ((st = pimg_image_load_file(p, NULL, &img, err)))
+            return st;
+        st = pimg_image_tensor(img, 640, &s->bg[i], err);
+        pimg_image_free(img);
+        if (st)
+            return st;
+    }
+    return PIMG_OK;
+}
+
+pimg_status pimg_composite_src_load_files(const char *const *object_paths, int n_objects, const char *bg_dir,
+                                          pimg_composite_src **out, pimg_error *err)
+{
+    pimg_composite_src *s = calloc(1, sizeof *s);
+    pimg_status st = PIMG_OK;
     if (!s)
         return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    if ((st = list_dir(objects_dir, png, &names, &n, err)))
-        goto fail;
+    int n = n_objects;
     s->obj = calloc(n ? n : 1, sizeof *s->obj);
-    s->obj_name = names;
-    if (!s->obj) {
+    s->obj_name = calloc(n ? n : 1, sizeof *s->obj_name);
+    if (!s->obj || !s->obj_name) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-        s->n_obj = n; /* so the names are freed */
         goto fail;
     }
     s->n_obj = n;
     for (int i = 0; i < n; i++) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", objects_dir, names[i]);
-        if ((st = load_rgba(p, 480, &s->obj[i], err)))
-            goto fail;
-    }
-    if (!n) {
-        st = pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no PNG cut-outs", objects_dir);
-        goto fail;
-    }
-    if (bg_dir) {
-        if ((st = list_dir(bg_dir, pics, &names, &n, err)))
-            goto fail;
-        s->bg = calloc(n ? n : 1, sizeof *s->bg);
-        s->bg_name = names;
-        s->n_bg = n;
-        if (!s->bg) {
+        const char *slash = strrchr(object_paths[i], '/');
+        if (!(s->obj_name[i] = strdup(slash ? slash + 1 : object_paths[i]))) {
             st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        for (int i = 0; i < n; i++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", bg_dir, names[i]);
-            pimg_image *img = NULL;
-            if ((st = pimg_image_load_file(p, NULL, &img, err)))
-                goto fail;
-            st = pimg_image_tensor(img, 640, &s->bg[i], err);
-            pimg_image_free(img);
-            if (st)
-                goto fail;
-        }
+        if ((st = load_rgba(object_paths[i], 480, &s->obj[i], err)))
+            goto fail;
     }
+    if (!n) {
+        st = pimg_error_set(err, PIMG_ERR_NOT_FOUND, "no PNG cut-outs");
+        goto fail;
+    }
+    if (bg_dir && (st = load_backgrounds(s, bg_dir, err)))
+        goto fail;
     *out = s;
     return PIMG_OK;
 fail:
     pimg_composite_src_free(s);
+    return st;
+}
+
+pimg_status pimg_composite_src_load(const char *objects_dir, const char *bg_dir, pimg_composite_src **out,
+                                    pimg_error *err)
+{
+    static const char *const png[] = {"png", NULL};
+    char **names = NULL;
+    int n = 0;
+    pimg_status st = list_dir(objects_dir, png, &names, &n, err);
+    if (st)
+        return st;
+    char **paths = calloc(n ? n : 1, sizeof *paths);
+    for (int i = 0; paths && i < n; i++) {
+        size_t len = strlen(objects_dir) + strlen(names[i]) + 2;
+        if ((paths[i] = malloc(len)))
+            snprintf(paths[i], len, "%s/%s", objects_dir, names[i]);
+        else
+            st = PIMG_ERR_NOMEM;
+    }
+    if (!paths || st)
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    else if (!n)
+        st = pimg_error_set(err, PIMG_ERR_NOT_FOUND, "%s: no PNG cut-outs", objects_dir);
+    else
+        st = pimg_composite_src_load_files((const char *const *)paths, n, bg_dir, out, err);
+    for (int i = 0; i < n; i++) {
+        free(names[i]);
+        if (paths)
+            free(paths[i]);
+    }
+    free(names);
+    free(paths);
     return st;
 }
 

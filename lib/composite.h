@@ -22,6 +22,11 @@ typedef struct pimg_composite_src pimg_composite_src;
 pimg_status pimg_composite_src_load(const char *objects_dir, const char *bg_dir, pimg_composite_src **out,
                                     pimg_error *err);
 
+/* Same, with the cut-outs given as paths (loaded in this order; object i is object_paths[i],
+ * its name the file name without the folder). NOT_FOUND when n_objects is 0. */
+pimg_status pimg_composite_src_load_files(const char *const *object_paths, int n_objects, const char *bg_dir,
+                                          pimg_composite_src **out, pimg_error *err);
+
 void pimg_composite_src_free(pimg_composite_src *s);
 
 int pimg_composite_n_objects(const pimg_composite_src *s);

@@ -125,12 +125,116 @@ static pimg_status read_plain_folder(const char *dir, pimg_photo_list *l, pimg_e
         }
     closedir(d);
     /* readdir order is arbitrary: sort so the split is the same on every machine. */
-    for (int i = start + 1; i < l->n; i++)
+    pimg_photos_sort(l, start, l->n);
+    return PIMG_OK;
+}
+
+void pimg_photos_sort(pimg_photo_list *l, int start, int end)
+{
+    for (int i = start + 1; i < end; i++)
         for (int j = i; j > start && strcmp(l->v[j - 1].path, l->v[j].path) > 0; j--) {
             pimg_photo t = l->v[j];
             l->v[j] = l->v[j - 1];
             l->v[j - 1] = t;
         }
+}
+
+int pimg_name_has_word(const char *name, const char *const *words, int n)
+{
+    for (int k = 0; k < n; k++) {
+        size_t m = strlen(words[k]);
+        if (!m)
+            continue;
+        for (const char *p = name; *p; p++)
+            if (!strncasecmp(p, words[k], m))
+                return 1;
+    }
+    return 0;
+}
+
+void pimg_object_stem(const char *path, char *out, size_t n)
+{
+    if (!n)
+        return;
+    const char *b = strrchr(path, '/'), *sep;
+    b = b ? b + 1 : path;
+    /* Flattened tuxpaint names carry their category before "__". */
+    while ((sep = strstr(b, "__")))
+        b = sep + 2;
+    size_t len = strlen(b);
+    const char *dot = strrchr(b, '.');
+    if (dot)
+        len = (size_t)(dot - b);
+    if (len >= n)
+        len = n - 1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(b[i] >= 'A' && b[i] <= 'Z' ? b[i] - 'A' + 'a' : b[i]);
+    out[len] = '\0';
+    /* Strip trailing "mirror" and numbers (with a '-', '_' or ' ' before them) until neither is
+     * left, but never down to nothing. */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        size_t m = len;
+        while (m > 0 && out[m - 1] >= '0' && out[m - 1] <= '9')
+            m--;
+        if (m == len && m >= 6 && !strcmp(out + m - 6, "mirror"))
+            m -= 6;
+        while (m < len && m > 0 && (out[m - 1] == '-' || out[m - 1] == '_' || out[m - 1] == ' '))
+            m--;
+        if (m < len && m > 0) {
+            out[len = m] = '\0';
+            changed = 1;
+        }
+    }
+}
+
+void pimg_word_list_free(char **words, int n)
+{
+    for (int k = 0; k < n; k++)
+        free(words[k]);
+    free(words);
+}
+
+pimg_status pimg_word_list_read(const char *path, char ***words, int *n, pimg_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pimg_error_set(err, PIMG_ERR_IO, "%s: cannot open", path);
+    char line[1024], **v = NULL;
+    int k = 0, cap = 0;
+    pimg_status st = PIMG_OK;
+    while (!st && fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *a = line, *b = line + strlen(line);
+        while (*a == ' ' || *a == '\t')
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r' || b[-1] == '\n'))
+            *--b = '\0';
+        if (!*a)
+            continue;
+        if (k == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nv = realloc(v, sizeof *nv * cap);
+            if (!nv) {
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[k] = strdup(a)))
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        else
+            k++;
+    }
+    fclose(f);
+    if (st) {
+        pimg_word_list_free(v, k);
+        return st;
+    }
+    *words = v;
+    *n = k;
     return PIMG_OK;
 }
 

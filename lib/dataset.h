@@ -7,6 +7,7 @@
 #define PIMG_DATASET_H
 
 #include <limits.h>
+#include <stddef.h>
 
 #include "status.h"
 #include "tensor.h"
@@ -51,6 +52,27 @@ typedef struct {
 pimg_status pimg_photos_read(const char *dir, const char *csv_name, pimg_photo_list *l, pimg_error *err);
 
 void pimg_photo_list_free(pimg_photo_list *l);
+
+/* Sorts the photos [start, end) by path (byte order), so a listing does not depend on the
+ * order of a CSV or of readdir. */
+void pimg_photos_sort(pimg_photo_list *l, int start, int end);
+
+/* 1 when name contains one of the n words, ignoring ASCII case (empty words never match);
+ * used to keep named objects out of a training set. */
+int pimg_name_has_word(const char *name, const char *const *words, int n);
+
+/* The object a cut-out's file name shows, so that variants of one drawing are split together:
+ * the file name without folder, extension and any "category__" prefix, in lower case, without
+ * trailing numbers and "mirror" ("animals_mammals_cats__Lion-2.png" -> "lion",
+ * "sedan_police_mirror.png" -> "sedan_police"). Writes at most n bytes with the NUL. */
+void pimg_object_stem(const char *path, char *out, size_t n);
+
+/* Reads a word list: one word per line, text after '#' and surrounding blanks ignored, blank
+ * lines skipped. IO when the file cannot be opened. Ownership: on success *words (n strings)
+ * belongs to the caller, freed with pimg_word_list_free. */
+pimg_status pimg_word_list_read(const char *path, char ***words, int *n, pimg_error *err);
+
+void pimg_word_list_free(char **words, int n);
 
 /* Marks round(frac * n) of the photos [start, end) as test and the others not, by a shuffle
  * drawn from r. Returns -1 when out of memory (nothing marked). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <libsvm/svm.h>
@@ -33,6 +34,8 @@ void pimg_detect_train_opts_default(pimg_detect_train_opts *o)
     o->n_test = 150;
     o->max_rounds = 3;
     o->side = 384;
+    o->clutter_fill[0] = 0.4;
+    o->clutter_fill[1] = 0.85;
     o->rank = 0;
     o->rerank = 1;
 }
@@ -47,6 +50,8 @@ typedef struct {
     pimg_composite_src *src;
     int *obj[3], nobj[3];
     int *bg[3], nbg[3];
+    int n_excluded; /* objects dropped by the exclusion list */
+    int nobj0[3];   /* of obj[k], how many (the first ones) come from data_dir/objects */
 } split_set;
 
 static void split_free(split_set *s)
@@ -94,26 +99,130 @@ static int cut(int n, uint64_t seed, int *parts[3], int counts[3])
     return 0;
 }
 
+/* Objects come from data_dir/objects and then each objects_dirs folder, each folder's files
+ * sorted by name. Each folder is shuffled and cut 70/15/15 on its own (extra folders by object
+ * stem, pimg_object_stem), folder 0 file by file with the seed it always had: data_dir/objects keeps exactly the split it had before extra folders existed (so
+ * composites made earlier from its test objects stay unseen, and without extra folders the
+ * model is byte for byte what it was). Excluded objects are dropped after the cut, so the
+ * exclusion list does not reshuffle the others; they are never loaded. */
 static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pimg_error *err)
 {
     memset(s, 0, sizeof *s);
     char od[4096], bd[4096];
     snprintf(od, sizeof od, "%s/objects", o->data_dir);
     snprintf(bd, sizeof bd, "%s/train", o->data_dir);
-    struct stat sb;
-    pimg_status st = pimg_composite_src_load(od, stat(bd, &sb) == 0 ? bd : NULL, &s->src, err);
-    if (st)
+    pimg_photo_list objs = {0};
+    char **words = NULL;
+    int nwords = 0, nf = 1 + (o->n_objects_dirs > 0 ? o->n_objects_dirs : 0), n0 = 0;
+    int *keep = NULL;            /* object list index -> composite source index, -1 dropped */
+    const char **paths = NULL;
+    int *parts[3] = {0}, counts[3] = {0};
+    pimg_status st = PIMG_OK;
+    if (o->exclude_objects && (st = pimg_word_list_read(o->exclude_objects, &words, &nwords, err)))
         return st;
-    if (cut(pimg_composite_n_objects(s->src), o->seed * 3 + 1, s->obj, s->nobj) ||
-        cut(pimg_composite_n_backgrounds(s->src), o->seed * 3 + 2, s->bg, s->nbg)) {
-        split_free(s);
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    for (int f = 0; f < nf && !st; f++) {
+        const char *dir = f ? o->objects_dirs[f - 1] : od;
+        int start = objs.n;
+        if ((st = pimg_photos_read(dir, "objects.csv", &objs, err)))
+            break;
+        /* The loaders take PNG cut-outs only, in name order whatever the CSV's row order. */
+        int w = start;
+        for (int i = start; i < objs.n; i++) {
+            const char *dot = strrchr(objs.v[i].path, '.');
+            if (dot && !strcasecmp(dot, ".png"))
+                objs.v[w++] = objs.v[i];
+        }
+        objs.n = w;
+        pimg_photos_sort(&objs, start, objs.n);
+        if (f == 0)
+            n0 = objs.n;
+        /* Extra folders are cut by object stem, so a stamp and its mirror or numbered variant
+         * land in the same part (folder 0's split stays the historical one, file by file). */
+        int nobj = objs.n - start, ng = 0;
+        int *grp = malloc(sizeof(int) * (nobj ? nobj : 1)); /* object -> group */
+        char (*stem)[128] = malloc(sizeof *stem * (nobj ? nobj : 1));
+        if (!grp || !stem) {
+            free(grp);
+            free(stem);
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < nobj; i++) {
+            if (f == 0) {
+                grp[i] = ng++;
+                continue;
+            }
+            pimg_object_stem(objs.v[start + i].path, stem[ng], sizeof stem[ng]);
+            int g = 0;
+            while (g < ng && strcmp(stem[g], stem[ng]))
+                g++;
+            grp[i] = g;
+            ng += g == ng;
+        }
+        free(stem);
+        int *fp[3], fc[3];
+        if (cut(ng, o->seed * 3 + 1 + (uint64_t)f * 1000003ULL, fp, fc)) {
+            free(grp);
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < 3 && !st; k++) {
+            int *nv = realloc(parts[k], sizeof(int) * (counts[k] + nobj + 1));
+            if (!nv)
+                st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            else {
+                parts[k] = nv;
+                for (int i = 0; i < fc[k]; i++)
+                    for (int j = 0; j < nobj; j++)
+                        if (grp[j] == fp[k][i])
+                            parts[k][counts[k]++] = start + j;
+            }
+        }
+        free(grp);
+        for (int k = 0; k < 3; k++)
+            free(fp[k]);
     }
-    if (s->nobj[SPLIT_TRAIN] < 1 || s->nobj[SPLIT_VAL] < 1 || s->nobj[SPLIT_TEST] < 1) {
-        split_free(s);
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: need at least 3 objects to split", od);
+    if (!st && (!(keep = malloc(sizeof(int) * (objs.n ? objs.n : 1))) ||
+                !(paths = malloc(sizeof(char *) * (objs.n ? objs.n : 1)))))
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    if (!st) {
+        int nk = 0;
+        for (int i = 0; i < objs.n; i++) {
+            const char *slash = strrchr(objs.v[i].path, '/');
+            keep[i] = pimg_name_has_word(slash ? slash + 1 : objs.v[i].path, (const char *const *)words, nwords) ? -1 : nk;
+            if (keep[i] >= 0)
+                paths[nk++] = objs.v[i].path;
+        }
+        s->n_excluded = objs.n - nk;
+        struct stat sb;
+        st = pimg_composite_src_load_files(paths, nk, stat(bd, &sb) == 0 ? bd : NULL, &s->src, err);
     }
-    return PIMG_OK;
+    for (int k = 0; k < 3 && !st; k++) {
+        s->obj[k] = malloc(sizeof(int) * (counts[k] ? counts[k] : 1));
+        if (!s->obj[k]) {
+            st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* Folder 0's objects come first in each part (they were cut first). */
+        for (int i = 0; i < counts[k]; i++)
+            if (keep[parts[k][i]] >= 0) {
+                s->obj[k][s->nobj[k]++] = keep[parts[k][i]];
+                s->nobj0[k] += parts[k][i] < n0;
+            }
+    }
+    if (!st && cut(pimg_composite_n_backgrounds(s->src), o->seed * 3 + 2, s->bg, s->nbg))
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    if (!st && (s->nobj[SPLIT_TRAIN] < 1 || s->nobj[SPLIT_VAL] < 1 || s->nobj[SPLIT_TEST] < 1))
+        st = pimg_error_set(err, PIMG_ERR_BAD_INPUT, "%s: need at least 3 objects to split", od);
+    for (int k = 0; k < 3; k++)
+        free(parts[k]);
+    free(keep);
+    free(paths);
+    pimg_photo_list_free(&objs);
+    pimg_word_list_free(words, nwords);
+    if (st)
+        split_free(s);
+    return st;
 }
 
 /* Composite i of a split: deterministic in (seed, split, i). About a third on synthetic plain
@@ -126,6 +235,13 @@ static pimg_status split_composite(const split_set *s, const pimg_detect_train_o
     pimg_rand_uniform(&r);
     pimg_composite_spec sp = {.side = o->side, .shadow = -1};
     sp.object = s->obj[split][(int)(pimg_rand_uniform(&r) * s->nobj[split]) % s->nobj[split]];
+    /* With extra folders, their objects may be given a fixed share of the composites instead of
+     * one in proportion to their number (drawn only when asked: the default stream is as ever). */
+    int n0 = s->nobj0[split], nx = s->nobj[split] - n0;
+    if (o->extra_share > 0 && n0 > 0 && nx > 0)
+        sp.object = pimg_rand_uniform(&r) < o->extra_share
+                        ? s->obj[split][n0 + (int)(pimg_rand_uniform(&r) * nx) % nx]
+                        : s->obj[split][(int)(pimg_rand_uniform(&r) * n0) % n0];
     *plain = s->nbg[split] == 0 || pimg_rand_uniform(&r) < 0.35;
     sp.background = *plain ? -1 : s->bg[split][(int)(pimg_rand_uniform(&r) * s->nbg[split]) % s->nbg[split]];
     if (*plain) {
@@ -134,9 +250,12 @@ static pimg_status split_composite(const split_set *s, const pimg_detect_train_o
     } else {
         /* Smaller than this and the background photo's own subject, not the pasted product,
          * is the honest "main object": such composites teach the wrong answer. */
-        sp.min_fill = 0.4;
-        sp.max_fill = 0.85;
+        sp.min_fill = o->clutter_fill[0];
+        sp.max_fill = o->clutter_fill[1];
     }
+    /* Photos arrive at many sizes; drawn only when asked, so the default stream is unchanged. */
+    if (o->side_min > 0 && o->side_min < o->side)
+        sp.side = o->side_min + (int)(pimg_rand_uniform(&r) * (o->side - o->side_min + 1));
     return pimg_composite_make(s->src, &sp, &r, img, mask, box, err);
 }
 
@@ -886,8 +1005,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     pimg_status st = split_load(o, &ss, err);
     if (st)
         return st;
-    pimg_progress_say(o->progress, o->progress_ctx, "data: %d objects (train %d / val %d / test %d), %d backgrounds (%d / %d / %d)",
-        pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], pimg_composite_n_backgrounds(ss.src),
+    pimg_progress_say(o->progress, o->progress_ctx, "data: %d objects (train %d / val %d / test %d; %d excluded), %d backgrounds (%d / %d / %d)",
+        pimg_composite_n_objects(ss.src), ss.nobj[0], ss.nobj[1], ss.nobj[2], ss.n_excluded, pimg_composite_n_backgrounds(ss.src),
         ss.nbg[0], ss.nbg[1], ss.nbg[2]);
     if ((st = make_samples(&ss, o, SPLIT_TRAIN, ntr, &tr, err)))
         goto out;
@@ -1046,8 +1165,24 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
     cJSON_AddStringToObject(data, "kind", "composites of objects/ cut-outs on synthetic plain backgrounds (35%) "
                                           "and on crops of train/ photos (65%)");
     cJSON_AddNumberToObject(data, "objects", pimg_composite_n_objects(ss.src));
+    if (o->n_objects_dirs > 0) {
+        if (o->extra_share > 0)
+            cJSON_AddNumberToObject(data, "more_objects_share", o->extra_share);
+        cJSON *od = cJSON_AddArrayToObject(data, "more_objects");
+        for (int i = 0; i < o->n_objects_dirs; i++)
+            cJSON_AddItemToArray(od, cJSON_CreateString(o->objects_dirs[i]));
+    }
+    if (o->exclude_objects) {
+        cJSON_AddStringToObject(data, "exclude_objects", o->exclude_objects);
+        cJSON_AddNumberToObject(data, "excluded_objects", ss.n_excluded);
+    }
     cJSON_AddNumberToObject(data, "backgrounds", pimg_composite_n_backgrounds(ss.src));
     cJSON_AddNumberToObject(data, "composite_side", o->side);
+    if (o->side_min > 0 && o->side_min < o->side)
+        cJSON_AddNumberToObject(data, "composite_side_min", o->side_min);
+    cJSON *cf = cJSON_AddArrayToObject(data, "cluttered_fill");
+    cJSON_AddItemToArray(cf, cJSON_CreateNumber(o->clutter_fill[0]));
+    cJSON_AddItemToArray(cf, cJSON_CreateNumber(o->clutter_fill[1]));
     if (o->labels_csv) {
         cJSON *real = cJSON_AddObjectToObject(data, "real_labelled");
         cJSON_AddStringToObject(real, "labels", o->labels_csv);

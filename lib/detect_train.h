@@ -1,8 +1,9 @@
 /* detect_train.h — training and evaluating the product detector's box scorer.
  *
  * Data: a folder with `objects/` (RGBA cut-outs) and `train/` (real photos used as cluttered
- * backgrounds). Objects and backgrounds are each split train/validation/test with a fixed seed
- * before any composite is made, so no test object or test background is ever seen in training.
+ * backgrounds), optionally more cut-out folders. Objects (folder by folder) and backgrounds are
+ * each split train/validation/test with a fixed seed before any composite is made, so no test
+ * object or test background is ever seen in training.
  * Training: saliency proposals of each training composite are labelled by IoU with the exact
  * box (>= 0.75 positive, < 0.5 negative; the exact box and jittered copies are positives too),
  * a hyper-parameter search picks kernel and C on the validation composites, then Dalal-Triggs
@@ -27,9 +28,20 @@ typedef struct {
     int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */
+    int side_min;           /* > 0 and < side: each composite's longest side drawn from
+                             * side_min..side instead (default 0: always side) */
+    double clutter_fill[2]; /* object's longest side as a share of the frame on photo
+                             * backgrounds, min and max (default 0.4, 0.85) */
     int rank;               /* 0: classifier (default), 1: pairwise ranking SVM on box differences
                              * of one photo, 2: hybrid (both kinds of training vectors) */
     const char *labels_csv; /* optional hand-checked boxes of real photos in data_dir/train */
+    const char *const *objects_dirs; /* more cut-out folders beside data_dir/objects (objects.csv
+                                      * or every image; each folder split 70/15/15 on its own) */
+    int n_objects_dirs;
+    double extra_share;      /* > 0: share of composites whose object comes from objects_dirs
+                              * (default 0: every object equally likely) */
+    const char *exclude_objects; /* optional word list (pimg_word_list_read): objects whose file
+                                  * name contains a word are dropped from every split */
     int rerank;             /* nonzero: also train the second-stage re-ranker of the top boxes
                              * (kept only if it lowers the validation loss; default 1) */
     pimg_progress_fn progress; /* may be NULL */

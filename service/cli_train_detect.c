@@ -13,11 +13,14 @@
 #include "detect.h"
 #include "detect_train.h"
 
+#define MAX_DIRS 32
+
 static const char train_help[] =
     "usage: pimg train detect --data DIR --out MODEL [options]\n"
     "Trains the main-product box scorer (HOG + saliency features, libsvm) on composites of\n"
-    "the DIR/objects PNG cut-outs on synthetic plain backgrounds and on DIR/train photos.\n"
-    "Objects and backgrounds are split train/val/test (70/15/15) with --seed before compositing.\n"
+    "the DIR/objects PNG cut-outs (and those of --objects folders) on synthetic plain\n"
+    "backgrounds and on DIR/train photos. Objects (each folder on its own) and backgrounds are\n"
+    "split train/val/test (70/15/15) with --seed before compositing.\n"
     "Progress goes to stderr, the metrics JSON to stdout; the model card is written next to\n"
     "MODEL with the extension .json (models/detect.svm -> models/detect.json).\n"
     "  --seed N         split and composite seed (42)\n"
@@ -30,6 +33,14 @@ static const char train_help[] =
     "                   beside MODEL as *_rerank.svm and kept only if it helps validation (1)\n"
     "  --rounds N       max hard-negative mining rounds (3)\n"
     "  --side N         composite longest side in px (384)\n"
+    "  --side-min N     draw each composite's longest side from N..--side (default: always --side)\n"
+    "  --clutter-fill LO,HI  object's longest side as a share of the frame on photo\n"
+    "                   backgrounds (0.4,0.85)\n"
+    "  --objects DIR    more PNG cut-outs with alpha (objects.csv or every PNG; repeatable)\n"
+    "  --objects-share F  share of composites whose object comes from the --objects folders\n"
+    "                   (default: every object equally likely)\n"
+    "  --exclude-objects FILE  words, one a line ('#' comments): objects whose file name\n"
+    "                   contains one (any case) are left out of every split\n"
     "  --labels CSV     hand-checked boxes of real photos in DIR/train (file,x0,y0,x1,y1,kind):\n"
     "                   split 70/30 by file and added to the training / validation samples\n"
     "  --dump OUTDIR    instead of training, write composites of --split (train|val|test, default\n"
@@ -38,11 +49,12 @@ static const char train_help[] =
 
 static const char eval_help[] =
     "usage: pimg eval detect --data DIR --model MODEL [--seed N] [--test N] [--side N]\n"
+    "                        [--objects DIR ...] [--exclude-objects FILE]\n"
     "With DIR/labels.csv (columns file,x0,y0,x1,y1[,kind,rotation]) scores the real labelled\n"
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL, O_OSHARE };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -52,12 +64,16 @@ static const struct option opts[] = {
     {"rounds", required_argument, NULL, O_ROUNDS}, {"side", required_argument, NULL, O_SIDE},
     {"dump", required_argument, NULL, O_DUMP}, {"split", required_argument, NULL, O_SPLIT},
     {"labels", required_argument, NULL, 'l'},  {"rank", required_argument, NULL, O_RANK},
-    {"rerank", required_argument, NULL, O_RERANK}, {NULL, 0, NULL, 0},
+    {"rerank", required_argument, NULL, O_RERANK}, {"objects", required_argument, NULL, O_OBJ},
+    {"exclude-objects", required_argument, NULL, O_EXCL}, {"side-min", required_argument, NULL, O_SIDEMIN},
+    {"clutter-fill", required_argument, NULL, O_CFILL}, {"objects-share", required_argument, NULL, O_OSHARE},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct {
     pimg_detect_train_opts t;
     const char *out, *model, *dump, *split;
+    const char *objs[MAX_DIRS];
 } args;
 
 /* 0 ok, 1 help printed, 2 usage error. */
@@ -78,15 +94,44 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_DUMP: a->dump = optarg; break;
         case O_SPLIT: a->split = optarg; break;
         case 'l': a->t.labels_csv = optarg; break;
+        case O_OBJ:
+            if (a->t.n_objects_dirs == MAX_DIRS) {
+                fprintf(stderr, "pimg: at most %d --objects folders\n", MAX_DIRS);
+                return 2;
+            }
+            a->objs[a->t.n_objects_dirs++] = optarg;
+            break;
+        case O_EXCL: a->t.exclude_objects = optarg; break;
+        case O_OSHARE: {
+            double v2;
+            if (pimg_cli_parse_double(optarg, 0, 1, &v2)) {
+                fprintf(stderr, "pimg: --objects-share wants a number in [0, 1], got '%s'\n", optarg);
+                return 2;
+            }
+            a->t.extra_share = v2;
+            break;
+        }
+        case O_CFILL: {
+            double lo, hi;
+            char extra;
+            if (sscanf(optarg, "%lf,%lf%c", &lo, &hi, &extra) != 2 || !(lo > 0.05) || !(hi <= 1.2) || !(lo <= hi)) {
+                fprintf(stderr, "pimg: --clutter-fill wants LO,HI with 0.05 < LO <= HI <= 1.2, got '%s'\n", optarg);
+                return 2;
+            }
+            a->t.clutter_fill[0] = lo;
+            a->t.clutter_fill[1] = hi;
+            break;
+        }
         case O_SEED:
         case O_TRAIN:
         case O_VAL:
         case O_TEST:
         case O_ROUNDS:
         case O_SIDE:
+        case O_SIDEMIN:
         case O_RANK:
         case O_RERANK:
-            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK || c == O_RERANK ? 0 : c == O_SIDE ? 64 : 1, c == O_SIDE ? 2048 : 1000000, &v)) {
+            if (pimg_cli_parse_long(optarg, c == O_ROUNDS || c == O_RANK || c == O_RERANK ? 0 : c == O_SIDE || c == O_SIDEMIN ? 64 : 1, c == O_SIDE || c == O_SIDEMIN ? 2048 : 1000000, &v)) {
                 fprintf(stderr, "pimg: bad number '%s'\n", optarg);
                 return 2;
             }
@@ -96,6 +141,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
             if (c == O_TEST) a->t.n_test = (int)v;
             if (c == O_ROUNDS) a->t.max_rounds = (int)v;
             if (c == O_SIDE) a->t.side = (int)v;
+            if (c == O_SIDEMIN) a->t.side_min = (int)v;
             if (c == O_RANK) a->t.rank = v > 2 ? 2 : (int)v;
             if (c == O_RERANK) a->t.rerank = v != 0;
             break;
@@ -106,6 +152,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
         fprintf(stderr, "pimg: --data DIR is required\n");
         return 2;
     }
+    a->t.objects_dirs = a->objs;
     return 0;
 }
 
