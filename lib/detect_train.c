@@ -225,13 +225,19 @@ static pimg_status split_load(const pimg_detect_train_opts *o, split_set *s, pim
     return st;
 }
 
+/* Seed of a split's random draws: train_seed, when set, for the training split only. */
+static uint64_t draw_seed(const pimg_detect_train_opts *o, int split)
+{
+    return split == SPLIT_TRAIN && o->train_seed ? o->train_seed : o->seed;
+}
+
 /* Composite i of a split: deterministic in (seed, split, i). About a third on synthetic plain
  * backgrounds, the rest on crops of the split's real photos. */
 static pimg_status split_composite(const split_set *s, const pimg_detect_train_opts *o, int split, int i,
                                    pimg_tensor **img, pimg_tensor **mask, double box[4], int *plain,
                                    pimg_error *err)
 {
-    uint64_t r = o->seed * 1000003ULL + (uint64_t)split * 7919ULL * 1000003ULL + (uint64_t)i * 2654435761ULL;
+    uint64_t r = draw_seed(o, split) * 1000003ULL + (uint64_t)split * 7919ULL * 1000003ULL + (uint64_t)i * 2654435761ULL;
     pimg_rand_uniform(&r);
     pimg_composite_spec sp = {.side = o->side, .shadow = -1};
     sp.object = s->obj[split][(int)(pimg_rand_uniform(&r) * s->nobj[split]) % s->nobj[split]];
@@ -342,7 +348,7 @@ static pimg_status make_samples(const split_set *ss, const pimg_detect_train_opt
         double box[4];
         int plain;
         pimg_status st = split_composite(ss, o, split, i, &img, NULL, box, &plain, err);
-        uint64_t r = o->seed + 77 * (uint64_t)i + split;
+        uint64_t r = draw_seed(o, split) + 77 * (uint64_t)i + split;
         if (!st)
             st = sample_make(img, box, plain, &r, &v[i], err);
         pimg_tensor_free(img);
@@ -1031,7 +1037,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
             (double)r70 / nva, np_ / nva);
     }
     /* rank 2 (hybrid): absolute boxes and within-photo differences in one training set */
-    if ((o->rank != 1 && initial_set(tr, ntr, o->seed, &t)) || (o->rank && initial_set_rank(tr, ntr, o->seed, &t)))
+    if ((o->rank != 1 && initial_set(tr, ntr, draw_seed(o, SPLIT_TRAIN), &t)) ||
+        (o->rank && initial_set_rank(tr, ntr, draw_seed(o, SPLIT_TRAIN), &t)))
         goto nomem;
     int npos = 0;
     for (int i = 0; i < t.n; i++)

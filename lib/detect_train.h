@@ -25,6 +25,10 @@
 typedef struct {
     const char *data_dir;   /* holds objects/ and train/ */
     uint64_t seed;          /* split and composites (default 42) */
+    uint64_t train_seed;    /* > 0: the training composites and their sampling are drawn with
+                             * this seed instead (split, validation and test stay seed's), so
+                             * models that differ only in their training draw can be compared
+                             * or averaged on one validation (default 0: seed) */
     int n_train, n_val, n_test; /* composites per split (defaults 800, 120, 150) */
     int max_rounds;         /* hard-negative mining rounds after the first fit (default 3) */
     int side;               /* composite longest side (default 384) */

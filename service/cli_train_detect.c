@@ -24,6 +24,8 @@ static const char train_help[] =
     "Progress goes to stderr, the metrics JSON to stdout; the model card is written next to\n"
     "MODEL with the extension .json (models/detect.svm -> models/detect.json).\n"
     "  --seed N         split and composite seed (42)\n"
+    "  --train-seed N   draw the training composites with this seed instead (split,\n"
+    "                   validation and test composites stay --seed's)\n"
     "  --train N        training composites (800)\n"
     "  --val N          validation composites (120)\n"
     "  --test N         test composites (150)\n"
@@ -54,7 +56,7 @@ static const char eval_help[] =
     "photos; otherwise scores the test split of composites made from DIR/objects and DIR/train\n"
     "(same seed = same split as training). MODEL \"none\" scores the no-model heuristic.\n";
 
-enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL, O_OSHARE };
+enum { O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ROUNDS, O_SIDE, O_DUMP, O_SPLIT, O_RANK, O_RERANK, O_OBJ, O_EXCL, O_SIDEMIN, O_CFILL, O_OSHARE, O_TSEED };
 
 static const struct option opts[] = {
     {"help", no_argument, NULL, 'h'},         {"data", required_argument, NULL, O_DATA},
@@ -67,6 +69,7 @@ static const struct option opts[] = {
     {"rerank", required_argument, NULL, O_RERANK}, {"objects", required_argument, NULL, O_OBJ},
     {"exclude-objects", required_argument, NULL, O_EXCL}, {"side-min", required_argument, NULL, O_SIDEMIN},
     {"clutter-fill", required_argument, NULL, O_CFILL}, {"objects-share", required_argument, NULL, O_OSHARE},
+    {"train-seed", required_argument, NULL, O_TSEED},
     {NULL, 0, NULL, 0},
 };
 
@@ -123,6 +126,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
             break;
         }
         case O_SEED:
+        case O_TSEED:
         case O_TRAIN:
         case O_VAL:
         case O_TEST:
@@ -136,6 +140,7 @@ static int parse(int argc, char **argv, args *a, const char *help)
                 return 2;
             }
             if (c == O_SEED) a->t.seed = (uint64_t)v;
+            if (c == O_TSEED) a->t.train_seed = (uint64_t)v;
             if (c == O_TRAIN) a->t.n_train = (int)v;
             if (c == O_VAL) a->t.n_val = (int)v;
             if (c == O_TEST) a->t.n_test = (int)v;

@@ -629,6 +629,52 @@ START_TEST(composites_are_found_and_timed_at_1024)
 }
 END_TEST
 
+/* --train-seed redraws the training composites only: validation (where hyper-parameters are
+ * chosen) and test stay the same, so models of different draws compare on one validation. */
+static char *dump_labels(const pimg_detect_train_opts *o, const char *split, const char *dir)
+{
+    pimg_error err = {0};
+    ck_assert_msg(pimg_detect_dump_composites(o, split, 6, dir, &err) == PIMG_OK, "%s", err.msg);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *buf = calloc(1, 8192);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, 8191, f);
+    fclose(f);
+    ck_assert_uint_gt(n, 100);
+    return buf;
+}
+
+START_TEST(train_seed_redraws_training_composites_only)
+{
+    char dir[] = "/tmp/pimg-tseed-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char sub[1100];
+    pimg_detect_train_opts o;
+    pimg_detect_train_opts_default(&o);
+    o.data_dir = data_dir();
+    char *lab[2][2];
+    static const char *const splits[2] = {"train", "val"};
+    for (int k = 0; k < 2; k++) {
+        o.train_seed = k ? 7 : 0;
+        for (int s = 0; s < 2; s++) {
+            snprintf(sub, sizeof sub, "%s/%s%d", dir, splits[s], k);
+            lab[k][s] = dump_labels(&o, splits[s], sub);
+        }
+    }
+    ck_assert_str_ne(lab[0][0], lab[1][0]); /* other training composites (boxes, kinds) */
+    ck_assert_str_eq(lab[0][1], lab[1][1]); /* the same validation composites */
+    for (int k = 0; k < 2; k++)
+        for (int s = 0; s < 2; s++)
+            free(lab[k][s]);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("detect");
@@ -636,6 +682,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, plain_product_found_with_tight_box_and_mask);
+    tcase_add_test(tc, train_seed_redraws_training_composites_only);
     tcase_add_test(tc, plain_backdrop_box_and_test);
     tcase_add_test(tc, plain_backdrop_wide_rule);
     tcase_add_test(tc, plain_backdrop_frame_crossing_rule);
