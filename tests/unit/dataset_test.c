@@ -77,29 +77,25 @@ END_TEST
 
 START_TEST(object_stem_groups_variants_of_one_drawing)
 {
+    static const char *const cases[][2] = {
+        {"/x/animals_mammals_cats__Lion-2.png", "lion"},
+        {"animals_mammals_cats_cartoon__lion.png", "lion"},
+        {"vehicles_emergency__sedan_police_mirror.png", "sedan_police"},
+        {"objects/bradley_mirror.png", "bradley"},
+        {"tree336.png", "tree"},
+        {"a__fireworks2_mirror.PNG", "fireworks"},
+        /* never stripped to nothing; a name without extension or prefix is kept as it is */
+        {"2.png", "2"},
+        {"mirror.png", "mirror"},
+        {"avocado", "avocado"},
+        /* different objects keep different stems */
+        {"lionfish.png", "lionfish"},
+    };
     char b[128];
-    pimg_object_stem("/x/animals_mammals_cats__Lion-2.png", b, sizeof b);
-    ck_assert_str_eq(b, "lion");
-    pimg_object_stem("animals_mammals_cats_cartoon__lion.png", b, sizeof b);
-    ck_assert_str_eq(b, "lion");
-    pimg_object_stem("vehicles_emergency__sedan_police_mirror.png", b, sizeof b);
-    ck_assert_str_eq(b, "sedan_police");
-    pimg_object_stem("objects/bradley_mirror.png", b, sizeof b);
-    ck_assert_str_eq(b, "bradley");
-    pimg_object_stem("tree336.png", b, sizeof b);
-    ck_assert_str_eq(b, "tree");
-    pimg_object_stem("a__fireworks2_mirror.PNG", b, sizeof b);
-    ck_assert_str_eq(b, "fireworks");
-    /* Never stripped to nothing; a name without extension or prefix is kept as it is. */
-    pimg_object_stem("2.png", b, sizeof b);
-    ck_assert_str_eq(b, "2");
-    pimg_object_stem("mirror.png", b, sizeof b);
-    ck_assert_str_eq(b, "mirror");
-    pimg_object_stem("avocado", b, sizeof b);
-    ck_assert_str_eq(b, "avocado");
-    /* Different objects keep different stems. */
-    pimg_object_stem("lionfish.png", b, sizeof b);
-    ck_assert_str_eq(b, "lionfish");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        pimg_object_stem(cases[k][0], b, sizeof b);
+        ck_assert_str_eq(b, cases[k][1]);
+    }
     /* Truncated to the buffer. */
     pimg_object_stem("abcdefgh.png", b, 5);
     ck_assert_str_eq(b, "abcd");
