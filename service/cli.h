@@ -31,6 +31,13 @@ int pimg_cli_parse_long(const char *s, long lo, long hi, long *out);
 /* The same for a whole decimal number (strtod syntax) in lo..hi. */
 int pimg_cli_parse_double(const char *s, double lo, double hi, double *out);
 
+/* Most folders a repeatable folder option (--data, --objects) takes. */
+#define PIMG_CLI_MAX_DIRS 32
+
+/* Appends dir to a repeatable folder option's list v (room for PIMG_CLI_MAX_DIRS, *n used).
+ * 0 ok; 2 (the bad-usage exit code) after printing "at most N --opt folders" when it is full. */
+int pimg_cli_add_dir(const char **v, int *n, const char *dir, const char *opt);
+
 /* Prints o as indented JSON on stdout: the trainers' and evaluators' report. */
 void pimg_cli_print_json(const cJSON *o);
 

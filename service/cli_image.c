@@ -79,6 +79,16 @@ int pimg_cli_parse_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+int pimg_cli_add_dir(const char **v, int *n, const char *dir, const char *opt)
+{
+    if (*n == PIMG_CLI_MAX_DIRS) {
+        fprintf(stderr, "pimg: at most %d --%s folders\n", PIMG_CLI_MAX_DIRS, opt);
+        return 2;
+    }
+    v[(*n)++] = dir;
+    return 0;
+}
+
 /* Parses options into a; returns -1 after printing help (exit 0), 2 on bad usage, 0 ok. */
 static int parse_image_args(int argc, char **argv, image_args *a, const char *help)
 {

@@ -13,8 +13,6 @@
 #include "detect.h"
 #include "detect_train.h"
 
-#define MAX_DIRS 32
-
 static const char train_help[] =
     "usage: pimg train detect --data DIR --out MODEL [options]\n"
     "Trains the main-product box scorer (HOG + saliency features, libsvm) on composites of\n"
@@ -76,7 +74,7 @@ static const struct option opts[] = {
 typedef struct {
     pimg_detect_train_opts t;
     const char *out, *model, *dump, *split;
-    const char *objs[MAX_DIRS];
+    const char *objs[PIMG_CLI_MAX_DIRS];
 } args;
 
 /* 0 ok, 1 help printed, 2 usage error. */
@@ -98,11 +96,8 @@ static int parse(int argc, char **argv, args *a, const char *help)
         case O_SPLIT: a->split = optarg; break;
         case 'l': a->t.labels_csv = optarg; break;
         case O_OBJ:
-            if (a->t.n_objects_dirs == MAX_DIRS) {
-                fprintf(stderr, "pimg: at most %d --objects folders\n", MAX_DIRS);
+            if (pimg_cli_add_dir(a->objs, &a->t.n_objects_dirs, optarg, "objects"))
                 return 2;
-            }
-            a->objs[a->t.n_objects_dirs++] = optarg;
             break;
         case O_EXCL: a->t.exclude_objects = optarg; break;
         case O_OSHARE: {

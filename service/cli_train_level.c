@@ -11,8 +11,6 @@
 #include "cli.h"
 #include "level_train.h"
 
-#define MAX_DIRS 32
-
 static void to_stderr(void *ud, const char *msg)
 {
     (void)ud;
@@ -53,7 +51,7 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe)
     (void)exe;
     pimg_level_train_opts o;
     pimg_level_train_opts_default(&o);
-    const char *dirs[MAX_DIRS];
+    const char *dirs[PIMG_CLI_MAX_DIRS];
     int nd = 0;
     const char *outp = NULL;
     double v;
@@ -63,8 +61,8 @@ int pimg_cmd_train_level(int argc, char **argv, const char *exe)
         switch (c) {
         case 'h': fputs(train_help, stdout); return 0;
         case O_DATA:
-            if (nd == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --data folders\n", MAX_DIRS); return 2; }
-            dirs[nd++] = optarg;
+            if (pimg_cli_add_dir(dirs, &nd, optarg, "data"))
+                return 2;
             break;
         case O_OUT: outp = optarg; break;
         case O_SEED: if (pimg_cli_parse_double(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;

@@ -12,8 +12,6 @@
 #include "orient_internal.h"
 #include "orient_train.h"
 
-#define MAX_DIRS 32
-
 static void to_stderr(void *ud, const char *msg)
 {
     (void)ud;
@@ -64,7 +62,7 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
     (void)exe;
     pimg_orient_train_opts o;
     pimg_orient_train_opts_default(&o);
-    const char *dirs[MAX_DIRS], *objs[MAX_DIRS];
+    const char *dirs[PIMG_CLI_MAX_DIRS], *objs[PIMG_CLI_MAX_DIRS];
     int nd = 0, no = 0;
     const char *outp = NULL;
     double v;
@@ -74,12 +72,12 @@ int pimg_cmd_train_orient(int argc, char **argv, const char *exe)
         switch (c) {
         case 'h': fputs(train_help, stdout); return 0;
         case O_DATA:
-            if (nd == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --data folders\n", MAX_DIRS); return 2; }
-            dirs[nd++] = optarg;
+            if (pimg_cli_add_dir(dirs, &nd, optarg, "data"))
+                return 2;
             break;
         case O_OBJ:
-            if (no == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --objects folders\n", MAX_DIRS); return 2; }
-            objs[no++] = optarg;
+            if (pimg_cli_add_dir(objs, &no, optarg, "objects"))
+                return 2;
             break;
         case O_OUT: outp = optarg; break;
         case O_SEED: if (pimg_cli_parse_double(optarg, 0, 4e9, &v)) goto bad; o.seed = (unsigned)v; break;
@@ -150,7 +148,7 @@ static const char eval_help[] =
 int pimg_cmd_eval_orient(int argc, char **argv, const char *exe)
 {
     (void)exe;
-    const char *dirs[MAX_DIRS];
+    const char *dirs[PIMG_CLI_MAX_DIRS];
     int nd = 0, c;
     const char *model = NULL;
     optind = 1;
@@ -158,8 +156,8 @@ int pimg_cmd_eval_orient(int argc, char **argv, const char *exe)
         switch (c) {
         case 'h': fputs(eval_help, stdout); return 0;
         case O_DATA:
-            if (nd == MAX_DIRS) { fprintf(stderr, "pimg: at most %d --data folders\n", MAX_DIRS); return 2; }
-            dirs[nd++] = optarg;
+            if (pimg_cli_add_dir(dirs, &nd, optarg, "data"))
+                return 2;
             break;
         case O_MODEL: model = optarg; break;
         default: fputs(eval_help, stderr); return 2;
