@@ -16,6 +16,7 @@
 #include "orient_train.h"
 #include "pimg.h"
 #include "pipeline.h"
+#include "saliency.h"
 #include "testutil.h"
 
 /* Bright "sky" over a dark "ground" with a vertical gradient: a minimal upright scene. */
@@ -265,6 +266,7 @@ START_TEST(turned_photo_comes_back_upright)
     void *jpeg = NULL;
     size_t len = 0;
     int expect[4] = {0, 270, 180, 90}; /* after turning clockwise by 90 * k */
+    int box0[4] = {0, 0, 0, 0}, w0 = 0, h0 = 0;
     for (int k = 0; k < 4; k++) {
         pimg_image *src = NULL;
         ck_assert_int_eq(pimg_image_load_file(photo, NULL, &src, NULL), PIMG_OK);
@@ -277,13 +279,34 @@ START_TEST(turned_photo_comes_back_upright)
         free(jpeg);
         pimg_pipeline_opts o;
         pimg_pipeline_opts_default(&o);
-        o.ops = PIMG_OP_ORIENT;
+        o.ops = PIMG_OP_ORIENT | PIMG_OP_DETECT;
         pimg_analysis a;
         ck_assert_int_eq(pimg_analysis_init(&a), PIMG_OK);
         ck_assert_int_eq(pimg_pipeline_enhance(models, turned, &o, &a, &jpeg, &len, NULL), PIMG_OK);
         ck_assert_int_eq(a.rotation, expect[k]);
         /* The written image has the upright photo's orientation (landscape again). */
         ck_assert_int_gt(a.out_width, a.out_height);
+        /* Detection starts on the tensor as decoded and is redone once the photo is turned:
+         * the box (in the turned input's pixels) is the upright photo's box turned with it. */
+        ck_assert(a.has_box);
+        if (k == 0) {
+            memcpy(box0, a.box, sizeof box0);
+            w0 = a.width;
+            h0 = a.height;
+        } else {
+            double b[4] = {box0[0], box0[1], box0[2], box0[3]}, t[4];
+            int w = w0, h = h0;
+            for (int r = 0; r < k; r++) { /* clockwise quarter turn of a box in a w x h frame */
+                t[0] = h - b[3], t[1] = b[0], t[2] = h - b[1], t[3] = b[2];
+                memcpy(b, t, sizeof b);
+                int tmp = w;
+                w = h;
+                h = tmp;
+            }
+            double got[4] = {a.box[0], a.box[1], a.box[2], a.box[3]};
+            ck_assert_int_eq(a.width, w);
+            ck_assert_double_ge(pimg_box_iou(b, got), 0.9);
+        }
         free(jpeg);
         pimg_analysis_clear(&a);
         pimg_image_free(turned);
