@@ -482,22 +482,37 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
         if ((st = mask_core(small, sbox, prior, sbin, &sigma, err)))
             goto out;
         /* Bilinear upsampling of the 0/1 mask cut at one half: edges land within a
-         * working pixel of where they were, without blockiness. */
+         * working pixel of where they were, without blockiness. The column taps are the
+         * same for every row, so they are computed once. */
+        int *cx = malloc(sizeof(int) * 2 * (size_t)W);
+        double *cax = malloc(sizeof(double) * (size_t)W);
+        if (!cx || !cax) {
+            free(cx);
+            free(cax);
+            goto nomem;
+        }
+        for (int x = 0; x < W; x++) {
+            double fx = (x + 0.5) * sw / W - 0.5;
+            fx = fx < 0 ? 0 : fx > sw - 1 ? sw - 1 : fx;
+            cx[2 * x] = (int)fx;
+            cx[2 * x + 1] = cx[2 * x] + 1 < sw ? cx[2 * x] + 1 : cx[2 * x];
+            cax[x] = fx - cx[2 * x];
+        }
         for (int y = 0; y < H; y++) {
             double fy = (y + 0.5) * sh / H - 0.5;
             fy = fy < 0 ? 0 : fy > sh - 1 ? sh - 1 : fy;
             int y0 = (int)fy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
             double ay = fy - y0;
+            const unsigned char *r0 = sbin + (size_t)y0 * sw, *r1 = sbin + (size_t)y1 * sw;
             for (int x = 0; x < W; x++) {
-                double fx = (x + 0.5) * sw / W - 0.5;
-                fx = fx < 0 ? 0 : fx > sw - 1 ? sw - 1 : fx;
-                int x0 = (int)fx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
-                double ax = fx - x0;
-                double v = (1 - ay) * ((1 - ax) * sbin[(size_t)y0 * sw + x0] + ax * sbin[(size_t)y0 * sw + x1]) +
-                           ay * ((1 - ax) * sbin[(size_t)y1 * sw + x0] + ax * sbin[(size_t)y1 * sw + x1]);
+                int x0 = cx[2 * x], x1 = cx[2 * x + 1];
+                double ax = cax[x];
+                double v = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) + ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
                 bin[(size_t)y * W + x] = v >= 0.5;
             }
         }
+        free(cx);
+        free(cax);
     } else if ((st = mask_core(t, box, prior, bin, &sigma, err))) {
         goto out;
     }
@@ -510,18 +525,26 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
                 if (y < my0) my0 = y;
                 if (y > my1) my1 = y;
             }
-    /* Feather inward: erode one pixel, then blur one pixel, so true background stays 0. */
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int keep = bin[(size_t)y * W + x];
-            for (int dy = -1; dy <= 1 && keep; dy++)
-                for (int dx = -1; dx <= 1 && keep; dx++) {
-                    int rx = x + dx, ry = y + dy;
-                    if (rx >= 0 && ry >= 0 && rx < W && ry < H && !bin[(size_t)ry * W + rx])
-                        keep = 0;
-                }
-            m->data[(size_t)y * W + x] = keep ? 1.0f : 0.0f;
-        }
+    /* Feather inward: erode one pixel (3x3, the frame counts as product), then blur one
+     * pixel, so true background stays 0. The erosion is separable: a row pass into `he`,
+     * then a pass over three rows of it. */
+    unsigned char *he = malloc(n);
+    if (!he)
+        goto nomem;
+    for (int y = 0; y < H; y++) {
+        const unsigned char *r = bin + (size_t)y * W;
+        unsigned char *o = he + (size_t)y * W;
+        for (int x = 0; x < W; x++)
+            o[x] = r[x] && (x == 0 || r[x - 1]) && (x == W - 1 || r[x + 1]);
+    }
+    for (int y = 0; y < H; y++) {
+        const unsigned char *c = he + (size_t)y * W;
+        const unsigned char *u = y > 0 ? c - W : c, *d = y + 1 < H ? c + W : c;
+        float *o = m->data + (size_t)y * W;
+        for (int x = 0; x < W; x++)
+            o[x] = u[x] && c[x] && d[x] ? 1.0f : 0.0f;
+    }
+    free(he);
     if (box_blur(m->data, W, H, 1))
         goto nomem;
     if (mask_box) {
