@@ -424,6 +424,20 @@ pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tenso
     return st;
 }
 
+pimg_status pimg_enhance_analyse(const pimg_enhance_model *m, const pimg_tensor *t, pimg_quality *q,
+                                 pimg_enhance_plan *plan, pimg_error *err)
+{
+    if (!t || t->c != 3)
+        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "quality needs a 3-channel tensor");
+    pimg_rgb8 img;
+    if (pimg_rgb8_from_tensor(t, &img))
+        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+    pimg_quality_measure_rgb8(&img, q);
+    pimg_status st = plan ? plan_from(m, &img, q, plan, err) : PIMG_OK;
+    free(img.p);
+    return st;
+}
+
 static double r4(double v) { return round(v * 1e4) / 1e4; }
 
 void pimg_enhance_plan_to_json(const pimg_enhance_plan *plan, cJSON *obj)

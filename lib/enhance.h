@@ -64,6 +64,12 @@ void pimg_enhance_model_free(pimg_enhance_model *m);
 pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
                                    const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err);
 
+/* Both steps from one 8-bit copy of the tensor: the quality scores into *q and, when plan is
+ * not NULL, the correction (as pimg_enhance_plan_make with those scores). The pipeline's path:
+ * the copy is made once instead of twice. */
+pimg_status pimg_enhance_analyse(const pimg_enhance_model *m, const pimg_tensor *t, pimg_quality *q,
+                                 pimg_enhance_plan *plan, pimg_error *err);
+
 /* Adds the plan's decisions and parameters to a JSON object. */
 void pimg_enhance_plan_to_json(const pimg_enhance_plan *plan, cJSON *obj);
 

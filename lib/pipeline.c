@@ -259,12 +259,11 @@ static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_p
     if ((st = check_deadline(o, err)))
         return st;
     t = pimg_clock_ms();
-    if ((st = pimg_quality_measure(s->upright, &s->quality, err)))
+    if ((st = pimg_enhance_analyse(pimg_models_enhance(models), s->upright, &s->quality,
+                                   o->ops & PIMG_OP_ENHANCE ? &s->plan : NULL, err)))
         return st;
     pimg_quality_to_json(&s->quality, a->quality);
     if (o->ops & PIMG_OP_ENHANCE) {
-        if ((st = pimg_enhance_plan_make(pimg_models_enhance(models), s->upright, &s->quality, &s->plan, err)))
-            return st;
         cJSON *pj = cJSON_AddObjectToObject(a->details, "enhance");
         if (pj)
             pimg_enhance_plan_to_json(&s->plan, pj);

@@ -121,14 +121,7 @@ void pimg_quality_measure_rgb8(const pimg_rgb8 *img, pimg_quality *q)
 
 pimg_status pimg_quality_measure(const pimg_tensor *t, pimg_quality *q, pimg_error *err)
 {
-    if (!t || t->c != 3)
-        return pimg_error_set(err, PIMG_ERR_BAD_INPUT, "quality needs a 3-channel tensor");
-    pimg_rgb8 img;
-    if (pimg_rgb8_from_tensor(t, &img))
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    pimg_quality_measure_rgb8(&img, q);
-    free(img.p);
-    return PIMG_OK;
+    return pimg_enhance_analyse(NULL, t, q, NULL, err);
 }
 
 static double r4(double v) { return round(v * 1e4) / 1e4; }
