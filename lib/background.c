@@ -359,13 +359,24 @@ cJSON *pimg_compliance_measure(const pimg_tensor *t, const pimg_tensor *mask, in
         b[2] = -1;
         b[3] = -1;
     }
-    for (int y = 0; y < H; y++)
+    /* The mask's column for each x is the same on every row: computed once. */
+    int *mcol = mask ? malloc(sizeof(int) * (size_t)W) : NULL;
+    if (mask && !mcol) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int x = 0; mcol && x < W; x++) {
+        int mx = (int)((x + 0.5) * mask->w / W);
+        mcol[x] = mx < mask->w ? mx : mask->w - 1;
+    }
+    for (int y = 0; y < H; y++) {
+        const float *mrow = NULL;
+        if (mask) {
+            int my = (int)((y + 0.5) * mask->h / H);
+            mrow = mask->data + (size_t)(my < mask->h ? my : mask->h - 1) * mask->w;
+        }
         for (int x = 0; x < W; x++) {
-            float mv = 0;
-            if (mask) {
-                int mx = (int)((x + 0.5) * mask->w / W), my = (int)((y + 0.5) * mask->h / H);
-                mv = mask->data[(size_t)(my < mask->h ? my : mask->h - 1) * mask->w + (mx < mask->w ? mx : mask->w - 1)];
-            }
+            float mv = mrow ? mrow[mcol[x]] : 0;
             if (mv >= 0.5f) {
                 have = 1;
                 if (x < b[0]) b[0] = x;
@@ -378,6 +389,8 @@ cJSON *pimg_compliance_measure(const pimg_tensor *t, const pimg_tensor *mask, in
                 nwhite += p[0] * 255 >= 249.5f && p[1] * 255 >= 249.5f && p[2] * 255 >= 249.5f;
             }
         }
+    }
+    free(mcol);
     if (mask && have) {
         b[2]++;
         b[3]++;
@@ -389,20 +402,30 @@ cJSON *pimg_compliance_measure(const pimg_tensor *t, const pimg_tensor *mask, in
     }
     double white = nbg ? (double)nwhite / nbg : 0;
     double fillr = have ? fmax((double)(b[2] - b[0]) / W, (double)(b[3] - b[1]) / H) : 0;
-    /* Laplacian variance of the product region on 0..255 grey. */
+    /* Laplacian variance of the product region on 0..255 grey. The grey of each pixel is
+     * computed once into a plane over the region (it was five times per pixel). */
     double s = 0, s2 = 0;
     long n = 0;
-    for (int y = b[1] + 1; y < b[3] - 1; y++)
-        for (int x = b[0] + 1; x < b[2] - 1; x++) {
-            const float *c = pimg_tensor_at(t, x, y);
-#define G(p) (0.299f * (p)[0] + 0.587f * (p)[1] + 0.114f * (p)[2])
-            double l = 255.0 * (G(pimg_tensor_at(t, x - 1, y)) + G(pimg_tensor_at(t, x + 1, y)) +
-                                G(pimg_tensor_at(t, x, y - 1)) + G(pimg_tensor_at(t, x, y + 1)) - 4 * G(c));
-#undef G
+    int gw = b[2] - b[0], gh = b[3] - b[1];
+    float *g = gw >= 3 && gh >= 3 ? malloc(sizeof(float) * (size_t)gw * gh) : NULL;
+    if (gw >= 3 && gh >= 3 && !g) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int y = 0; g && y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            const float *p = pimg_tensor_at(t, b[0] + x, b[1] + y);
+            g[(size_t)y * gw + x] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+        }
+    for (int y = 1; g && y < gh - 1; y++)
+        for (int x = 1; x < gw - 1; x++) {
+            const float *c = g + (size_t)y * gw + x;
+            double l = 255.0 * (c[-1] + c[1] + c[-gw] + c[gw] - 4 * c[0]);
             s += l;
             s2 += l * l;
             n++;
         }
+    free(g);
     double sharp = n ? s2 / n - (s / n) * (s / n) : 0;
     cJSON_AddNumberToObject(o, "background_whiteness", round(white * 1e4) / 1e4);
     cJSON_AddNumberToObject(o, "fill_ratio", round(fillr * 1e4) / 1e4);
