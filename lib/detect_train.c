@@ -1064,6 +1064,8 @@ pimg_status pimg_detect_train(const pimg_detect_train_opts *o, pimg_detect_model
         {LINEAR, 0.1, 0}, {LINEAR, 1, 0}, {RBF, 1, 1.0 / d2},
     };
     int ng = sizeof grid / sizeof *grid;
+    if (!o->rbf && !o->rank)
+        ng--; /* the RBF entry is last */
     if (o->rank) {
         /* A kernel over box differences is not a box score: a ranker stays linear. */
         grid[2] = (svm_cfg){LINEAR, 0.01, 0};
