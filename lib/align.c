@@ -105,8 +105,9 @@ typedef float v8f __attribute__((vector_size(32)));
 
 /* o[x] += k * (a[x] + b[x]) for x < n (unaligned, any n). */
 /* Built for AVX2 too where the compiler supports function multi-versioning (picked at load
- * time by the CPU); the default clone is plain SSE2. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+ * time by the CPU); the default clone is plain SSE2. Not under ThreadSanitizer: the clone's
+ * resolver runs at load time, before the TSan runtime is set up, and crashes the program. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define PIMG_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define PIMG_SIMD_CLONES
