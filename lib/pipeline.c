@@ -241,6 +241,16 @@ static void *detect_main(void *arg)
     return NULL;
 }
 
+/* Starts j on its own thread, or runs it here when no thread can be made. Returns 1 when a
+ * thread was started (the caller joins it). */
+static int detect_start(detect_job *j)
+{
+    if (pthread_create(&j->thread, NULL, detect_main, j) == 0)
+        return 1;
+    detect_main(j);
+    return 0;
+}
+
 /* Levelling, quality scores and the enhancement plan: the analysis steps besides detection. */
 static pimg_status analyse_tone_and_tilt(const pimg_models *models, const pimg_pipeline_opts *o,
                                          pimg_analysis *a, run_state *s, pimg_error *err)
@@ -316,9 +326,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
     int want_detect = (o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) ||
                       o->background != PIMG_BG_KEEP;
     detect_job dj = {.model = pimg_models_detect(models), .t = s->tensor, .det = &s->det};
-    int threaded = want_detect && pthread_create(&dj.thread, NULL, detect_main, &dj) == 0;
-    if (want_detect && !threaded)
-        detect_main(&dj);
+    int threaded = want_detect && detect_start(&dj);
     st = analyse_orientation(models, o, a, s, err);
     if (!st && want_detect && s->upright != s->tensor) {
         /* turned: the guess was wrong, detect again on the upright tensor */
@@ -327,9 +335,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
         pimg_detection_clear(&s->det);
         wasted_ms = dj.ms;
         dj = (detect_job){.model = pimg_models_detect(models), .t = s->upright, .det = &s->det};
-        threaded = pthread_create(&dj.thread, NULL, detect_main, &dj) == 0;
-        if (!threaded)
-            detect_main(&dj);
+        threaded = detect_start(&dj);
     }
     if (!st)
         st = analyse_tone_and_tilt(models, o, a, s, err);
