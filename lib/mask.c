@@ -120,54 +120,75 @@ static int backdrop_deviation(const pimg_tensor *t, int gx0, int gy0, int gx1, i
     return 0;
 }
 
-/* One separable pass of a square min/max filter on a 0/1 image via running counts:
- * dilate (any 1 within r) or erode (all 1 within r; outside the image counts as 1, so the
- * frame does not eat into a product that touches it). */
-static void morph_pass(const unsigned char *in, unsigned char *out, int w, int h, int r, int horizontal, int dilate)
+/* A square min/max filter on a 0/1 image via running counts: dilate (any 1 within r) or
+ * erode (all 1 within r; outside the image counts as 1, so the frame does not eat into a
+ * product that touches it). Separable: along the rows, then along the columns. */
+static void morph_rows(const unsigned char *in, unsigned char *out, int w, int h, int r, int dilate)
 {
-    int n = horizontal ? w : h, lines = horizontal ? h : w;
-    for (int l = 0; l < lines; l++) {
+    for (int y = 0; y < h; y++) {
+        const unsigned char *row = in + (size_t)y * w;
+        unsigned char *o = out + (size_t)y * w;
         int cnt = 0;
-#define AT(i) in[horizontal ? (size_t)l * w + (i) : (size_t)(i) * w + l]
-        for (int i = 0; i < r && i < n; i++)
-            cnt += AT(i);
-        for (int i = 0; i < n; i++) {
-            if (i + r < n)
-                cnt += AT(i + r);
+        for (int i = 0; i < r && i < w; i++)
+            cnt += row[i];
+        for (int i = 0; i < w; i++) {
+            if (i + r < w)
+                cnt += row[i + r];
             if (i - r - 1 >= 0)
-                cnt -= AT(i - r - 1);
-            int lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
-            int v = dilate ? cnt > 0 : cnt == hi - lo + 1;
-            out[horizontal ? (size_t)l * w + i : (size_t)i * w + l] = (unsigned char)v;
+                cnt -= row[i - r - 1];
+            int lo = i - r < 0 ? 0 : i - r, hi = i + r >= w ? w - 1 : i + r;
+            o[i] = (unsigned char)(dilate ? cnt > 0 : cnt == hi - lo + 1);
         }
-#undef AT
     }
+}
+
+/* The column pass, walked row by row with one running count per column (cnt, w ints), so
+ * memory is read in order rather than down each column. */
+static void morph_cols(const unsigned char *in, unsigned char *out, int w, int h, int r, int dilate, int *cnt)
+{
+    memset(cnt, 0, sizeof(int) * (size_t)w);
+    for (int i = 0; i < r && i < h; i++)
+        for (int x = 0; x < w; x++)
+            cnt[x] += in[(size_t)i * w + x];
+    for (int i = 0; i < h; i++) {
+        const unsigned char *add = i + r < h ? in + (size_t)(i + r) * w : NULL;
+        const unsigned char *sub = i - r - 1 >= 0 ? in + (size_t)(i - r - 1) * w : NULL;
+        int lo = i - r < 0 ? 0 : i - r, hi = i + r >= h ? h - 1 : i + r, full = hi - lo + 1;
+        unsigned char *o = out + (size_t)i * w;
+        for (int x = 0; x < w; x++) {
+            cnt[x] += (add ? add[x] : 0) - (sub ? sub[x] : 0);
+            o[x] = (unsigned char)(dilate ? cnt[x] > 0 : cnt[x] == full);
+        }
+    }
+}
+
+/* The filter of radius r from in into out (w x h; out may be in). -1 on no memory. */
+static int morph(const unsigned char *in, unsigned char *out, int w, int h, int r, int dilate)
+{
+    unsigned char *tmp = malloc((size_t)w * h);
+    int *cnt = malloc(sizeof(int) * (size_t)w);
+    if (!tmp || !cnt) {
+        free(tmp);
+        free(cnt);
+        return -1;
+    }
+    morph_rows(in, tmp, w, h, r, dilate);
+    morph_cols(tmp, out, w, h, r, dilate, cnt);
+    free(tmp);
+    free(cnt);
+    return 0;
 }
 
 int pimg_mask_dilate(const unsigned char *in, unsigned char *out, int w, int h, int r)
 {
-    unsigned char *tmp = malloc((size_t)w * h);
-    if (!tmp)
-        return -1;
-    morph_pass(in, tmp, w, h, r, 1, 1);
-    morph_pass(tmp, out, w, h, r, 0, 1);
-    free(tmp);
-    return 0;
+    return morph(in, out, w, h, r, 1);
 }
 
 /* Morphological closing (square, radius r): bridges narrow notches so that product areas
  * nearly enclosed by product (a white patch on a grey animal) become holes to fill. */
 static int close_mask(unsigned char *bin, int w, int h, int r)
 {
-    unsigned char *tmp = malloc((size_t)w * h);
-    if (!tmp)
-        return -1;
-    morph_pass(bin, tmp, w, h, r, 1, 1);
-    morph_pass(tmp, bin, w, h, r, 0, 1);
-    morph_pass(bin, tmp, w, h, r, 1, 0);
-    morph_pass(tmp, bin, w, h, r, 0, 0);
-    free(tmp);
-    return 0;
+    return morph(bin, bin, w, h, r, 1) || morph(bin, bin, w, h, r, 0) ? -1 : 0;
 }
 
 /* Separable box blur of radius r over a float image, in place. */
@@ -526,25 +547,12 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
                 if (y > my1) my1 = y;
             }
     /* Feather inward: erode one pixel (3x3, the frame counts as product), then blur one
-     * pixel, so true background stays 0. The erosion is separable: a row pass into `he`,
-     * then a pass over three rows of it. */
-    unsigned char *he = malloc(n);
-    if (!he)
+     * pixel, so true background stays 0. The binary mask is not needed after this, so the
+     * erosion writes back into it. */
+    if (morph(bin, bin, W, H, 1, 0))
         goto nomem;
-    for (int y = 0; y < H; y++) {
-        const unsigned char *r = bin + (size_t)y * W;
-        unsigned char *o = he + (size_t)y * W;
-        for (int x = 0; x < W; x++)
-            o[x] = r[x] && (x == 0 || r[x - 1]) && (x == W - 1 || r[x + 1]);
-    }
-    for (int y = 0; y < H; y++) {
-        const unsigned char *c = he + (size_t)y * W;
-        const unsigned char *u = y > 0 ? c - W : c, *d = y + 1 < H ? c + W : c;
-        float *o = m->data + (size_t)y * W;
-        for (int x = 0; x < W; x++)
-            o[x] = u[x] && c[x] && d[x] ? 1.0f : 0.0f;
-    }
-    free(he);
+    for (size_t i = 0; i < n; i++)
+        m->data[i] = bin[i] ? 1.0f : 0.0f;
     if (box_blur(m->data, W, H, 1))
         goto nomem;
     if (mask_box) {
