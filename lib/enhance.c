@@ -413,17 +413,6 @@ pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_
     return plan_from(m, img, &q, plan, err);
 }
 
-pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
-                                   const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err)
-{
-    pimg_rgb8 img;
-    if (pimg_rgb8_from_tensor(t, &img))
-        return pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
-    pimg_status st = q ? plan_from(m, &img, q, plan, err) : pimg_enhance_plan_make_rgb8(m, &img, plan, err);
-    free(img.p);
-    return st;
-}
-
 pimg_status pimg_enhance_analyse(const pimg_enhance_model *m, const pimg_tensor *t, pimg_quality *q,
                                  pimg_enhance_plan *plan, pimg_error *err)
 {

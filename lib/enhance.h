@@ -1,8 +1,8 @@
 /* enhance.h — photo quality scores and the adaptive correction they drive
  * (denoise, white balance, levels, exposure/gamma, local contrast), applied at full resolution.
  *
- * Measure → decide → apply: pimg_quality_measure scores the analysis tensor;
- * pimg_enhance_plan_make turns the scores (and a fitted model, see models/README.md) into a plan:
+ * Measure → decide → apply: pimg_enhance_analyse scores the analysis tensor and turns the
+ * scores (and a fitted model, see models/README.md) into a plan:
  * an optional denoise, one per-channel lookup table that fuses white balance, levels and gamma,
  * and an optional tiled CLAHE on lightness; pimg_enhance_apply runs the plan on the full image
  * in one streaming pass per stage. A clean photo gets an empty plan and is left untouched. */
@@ -32,7 +32,7 @@ typedef struct {
 
 typedef struct pimg_enhance_model pimg_enhance_model;
 
-/* What enhancement will do; filled by pimg_enhance_plan_make. active == 0: leave the photo. */
+/* What enhancement will do; filled by pimg_enhance_analyse. active == 0: leave the photo. */
 typedef struct {
     int active;
     int denoise;                  /* run the denoise kernel */
@@ -47,9 +47,6 @@ typedef struct {
     pimg_clahe cl;
 } pimg_enhance_plan;
 
-/* Measures quality scores on the analysis tensor (3-channel sRGB 0..1). */
-pimg_status pimg_quality_measure(const pimg_tensor *t, pimg_quality *q, pimg_error *err);
-
 /* Adds the scores to a JSON object (the analysis `quality`). */
 void pimg_quality_to_json(const pimg_quality *q, cJSON *obj);
 
@@ -58,15 +55,10 @@ void pimg_quality_to_json(const pimg_quality *q, cJSON *obj);
 pimg_status pimg_enhance_model_load(const char *path, pimg_enhance_model **out, pimg_error *err);
 void pimg_enhance_model_free(pimg_enhance_model *m);
 
-/* Decides the correction for a photo from its tensor and the scores pimg_quality_measure gave
- * for that same tensor (q may be NULL: measured here). m may be NULL (built-in defaults:
- * hand-set thresholds, no learned white balance or tone curve). */
-pimg_status pimg_enhance_plan_make(const pimg_enhance_model *m, const pimg_tensor *t,
-                                   const pimg_quality *q, pimg_enhance_plan *plan, pimg_error *err);
-
-/* Both steps from one 8-bit copy of the tensor: the quality scores into *q and, when plan is
- * not NULL, the correction (as pimg_enhance_plan_make with those scores). The pipeline's path:
- * the copy is made once instead of twice. */
+/* Measures the quality scores of the analysis tensor (3-channel sRGB 0..1) into *q and, when
+ * plan is not NULL, decides the correction from them, both on one 8-bit copy of the tensor.
+ * m may be NULL (built-in defaults: hand-set thresholds, no learned white balance or tone
+ * curve). */
 pimg_status pimg_enhance_analyse(const pimg_enhance_model *m, const pimg_tensor *t, pimg_quality *q,
                                  pimg_enhance_plan *plan, pimg_error *err);
 

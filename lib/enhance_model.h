@@ -78,10 +78,10 @@ void pimg_enhance_plan_finish(const pimg_enhance_model *m, pimg_enhance_plan *pl
 void pimg_enhance_build_lut(const double gain[3], double black, double white, double black_to,
                             double white_to, double gamma, uint8_t lut[3][256]);
 
-/* Quality scores of an 8-bit image (what pimg_quality_measure computes on the tensor). */
+/* Quality scores of an 8-bit image (what pimg_enhance_analyse computes on the tensor). */
 void pimg_quality_measure_rgb8(const pimg_rgb8 *img, pimg_quality *q);
 
-/* Plan from an 8-bit copy of the photo (what pimg_enhance_plan_make does on the tensor). */
+/* Plan from an 8-bit copy of the photo (what pimg_enhance_analyse does on the tensor). */
 pimg_status pimg_enhance_plan_make_rgb8(const pimg_enhance_model *m, const pimg_rgb8 *img,
                                         pimg_enhance_plan *plan, pimg_error *err);
 

@@ -119,11 +119,6 @@ void pimg_quality_measure_rgb8(const pimg_rgb8 *img, pimg_quality *q)
     }
 }
 
-pimg_status pimg_quality_measure(const pimg_tensor *t, pimg_quality *q, pimg_error *err)
-{
-    return pimg_enhance_analyse(NULL, t, q, NULL, err);
-}
-
 static double r4(double v) { return round(v * 1e4) / 1e4; }
 
 void pimg_quality_to_json(const pimg_quality *q, cJSON *obj)
