@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grabcut.h"
 #include "surface.h"
 
 enum { NB = 4096 };
@@ -224,6 +225,94 @@ static int box_blur(float *m, int w, int h, int r)
     return 0;
 }
 
+/* Longest side of the GrabCut region (grown box plus its ring): the cut and the mixtures cost
+ * time per pixel, and the edge is placed to about a working pixel before the upsampling. */
+#define GC_SIDE 192
+
+/* The labelling bin (w*h of t, 0/1) from the probability p: GrabCut (grabcut.h) started from
+ * p on the grown box [gx0,gx1) x [gy0,gy1), with a ring of width about a tenth of the box
+ * (bw x bh) around it as fixed background; outside the grown box bin is p > 0.5 (a clean
+ * backdrop's deviation may have marked a clipped part of the product there). */
+static pimg_status cut_region(const pimg_tensor *t, const float *p, int gx0, int gy0, int gx1, int gy1, int bw, int bh,
+                              unsigned char *bin, pimg_error *err)
+{
+    int W = t->w, H = t->h;
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        bin[i] = p[i] > 0.5f;
+    int ring = (int)ceil(0.1 * (bw > bh ? bw : bh)) + 2;
+    int rx0 = gx0 - ring < 0 ? 0 : gx0 - ring, ry0 = gy0 - ring < 0 ? 0 : gy0 - ring;
+    int rx1 = gx1 + ring > W ? W : gx1 + ring, ry1 = gy1 + ring > H ? H : gy1 + ring;
+    int rw = rx1 - rx0, rh = ry1 - ry0;
+    /* XXX DEV tunables */
+    pimg_grabcut_params gp = pimg_grabcut_defaults;
+    int gc_side = GC_SIDE;
+    if (getenv("PIMG_GC_OFF")) return PIMG_OK;
+    if (getenv("PIMG_GC_SIDE")) gc_side = atoi(getenv("PIMG_GC_SIDE"));
+    if (getenv("PIMG_GC_IT")) gp.iterations = atoi(getenv("PIMG_GC_IT"));
+    if (getenv("PIMG_GC_GAMMA")) gp.gamma = atof(getenv("PIMG_GC_GAMMA"));
+    if (getenv("PIMG_GC_PRIOR")) gp.prior_weight = atof(getenv("PIMG_GC_PRIOR"));
+    double s = (double)gc_side / (rw > rh ? rw : rh);
+    if (s > 1)
+        s = 1;
+    int sw = (int)lround(rw * s), sh = (int)lround(rh * s);
+    if (sw < 8 || sh < 8)
+        return PIMG_OK; /* too small a region for colour models: keep the probability's cut */
+    pimg_status st = PIMG_OK;
+    pimg_tensor *crop = pimg_tensor_new(rw, rh, 3), *pc = pimg_tensor_new(rw, rh, 1);
+    pimg_tensor *sc = NULL, *sp = NULL;
+    unsigned char *fixed = malloc((size_t)sw * sh), *lab = malloc((size_t)sw * sh);
+    if (!crop || !pc || !fixed || !lab)
+        goto nomem;
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++) {
+            size_t o = (size_t)y * rw + x, i = (size_t)(ry0 + y) * W + rx0 + x;
+            memcpy(crop->data + o * 3, t->data + i * t->c, sizeof(float) * 3);
+            pc->data[o] = p[i];
+        }
+    if (sw == rw && sh == rh) {
+        sc = crop;
+        sp = pc;
+        crop = pc = NULL;
+    } else if (!(sc = pimg_tensor_resize(crop, sw, sh)) || !(sp = pimg_tensor_resize(pc, sw, sh))) {
+        goto nomem;
+    }
+    double fx = (double)rw / sw, fy = (double)rh / sh;
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++) {
+            double ox = rx0 + (x + 0.5) * fx, oy = ry0 + (y + 0.5) * fy;
+            fixed[(size_t)y * sw + x] = ox < gx0 || ox >= gx1 || oy < gy0 || oy >= gy1;
+        }
+    if ((st = pimg_grabcut_segment(sc, fixed, sp->data, &gp, lab, err)))
+        goto out;
+    /* back to t's grid inside the grown box: bilinear of the 0/1 labels, cut at one half */
+    for (int y = gy0; y < gy1; y++) {
+        double ly = (y - ry0 + 0.5) / fy - 0.5;
+        ly = ly < 0 ? 0 : ly > sh - 1 ? sh - 1 : ly;
+        int y0 = (int)ly, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+        double ay = ly - y0;
+        for (int x = gx0; x < gx1; x++) {
+            double lx = (x - rx0 + 0.5) / fx - 0.5;
+            lx = lx < 0 ? 0 : lx > sw - 1 ? sw - 1 : lx;
+            int x0 = (int)lx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
+            double ax = lx - x0;
+            const unsigned char *r0 = lab + (size_t)y0 * sw, *r1 = lab + (size_t)y1 * sw;
+            double v = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) + ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
+            bin[(size_t)y * W + x] = v >= 0.5;
+        }
+    }
+    goto out;
+nomem:
+    st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+out:
+    pimg_tensor_free(crop);
+    pimg_tensor_free(pc);
+    pimg_tensor_free(sc);
+    pimg_tensor_free(sp);
+    free(fixed);
+    free(lab);
+    return st;
+}
+
 /* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
 static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
                              unsigned char *bin_out, double *backdrop_sigma, pimg_error *err)
@@ -345,8 +434,8 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        bin[i] = p[i] > 0.5f;
+    if ((st = cut_region(t, p, gx0, gy0, gx1, gy1, bx1 - bx0, by1 - by0, bin, err)))
+        goto out;
 
     /* Keep blobs that reach into the box and are at least a tenth of the biggest one. */
     for (size_t i = 0; i < n; i++)

@@ -34,8 +34,16 @@ void pimg_maxflow_add_tweights(pimg_maxflow *g, int i, double cap_source, double
  * when the max_edges given to pimg_maxflow_new are used up (nothing added), else 0. */
 int pimg_maxflow_add_edge(pimg_maxflow *g, int i, int j, double cap, double rev_cap);
 
+/* After a solve: replaces node i's terminal capacities (those given so far, in total) by
+ * cap_source and cap_sink, keeping the flow already routed through the edges. A following
+ * pimg_maxflow_solve then finds the new minimum cut starting from that flow, which is much
+ * less work when few capacities changed much (the iterations of GrabCut): Kohli & Torr,
+ * "Dynamic Graph Cuts", 2005, without the reuse of the search trees. */
+void pimg_maxflow_set_tweights(pimg_maxflow *g, int i, double cap_source, double cap_sink);
+
 /* Computes the maximum flow, which equals the capacity of the minimum cut, and returns it.
- * Call once, after all edges are added. */
+ * Call after all edges are added; again after pimg_maxflow_set_tweights, when the value
+ * returned is no longer the cut's capacity (only the cut is meaningful). */
 double pimg_maxflow_solve(pimg_maxflow *g);
 
 /* After pimg_maxflow_solve: 1 when node i is on the source side of the minimum cut, 0 when on

@@ -105,6 +105,55 @@ START_TEST(random_small_graphs_match_brute_force)
 }
 END_TEST
 
+/* Terminal capacities changed after a solve: the re-solve, which starts from the old flow,
+ * still finds the minimum cut of the new graph (brute force), several rounds in a row. */
+START_TEST(changed_tweights_resolve_to_the_new_min_cut)
+{
+    unsigned long long rng = 31;
+    for (int trial = 0; trial < 150; trial++) {
+        int n = 3 + trial % 8;
+        double cs[10], ct[10];
+        edge e[64];
+        int ne = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+                if (pimg_test_urand(&rng) < 0.6) {
+                    double c = floor(6 * pimg_test_urand(&rng));
+                    e[ne++] = (edge){i, j, c, pimg_test_urand(&rng) < 0.5 ? c : floor(6 * pimg_test_urand(&rng))};
+                }
+        pimg_maxflow *g = NULL;
+        ck_assert_int_eq(pimg_maxflow_new(n, ne, &g, NULL), PIMG_OK);
+        for (int k = 0; k < ne; k++)
+            pimg_maxflow_add_edge(g, e[k].i, e[k].j, e[k].cap, e[k].rev);
+        for (int round = 0; round < 4; round++) {
+            for (int i = 0; i < n; i++) {
+                cs[i] = pimg_test_urand(&rng) < 0.3 ? 0 : floor(12 * pimg_test_urand(&rng));
+                ct[i] = pimg_test_urand(&rng) < 0.3 ? 0 : floor(12 * pimg_test_urand(&rng));
+                if (round == 0)
+                    pimg_maxflow_add_tweights(g, i, cs[i], ct[i]);
+                else
+                    pimg_maxflow_set_tweights(g, i, cs[i], ct[i]);
+            }
+            double f = pimg_maxflow_solve(g);
+            int src[10], s2[10];
+            for (int i = 0; i < n; i++)
+                src[i] = pimg_maxflow_is_source(g, i);
+            double best = INFINITY;
+            for (int m = 0; m < (1 << n); m++) {
+                for (int i = 0; i < n; i++)
+                    s2[i] = (m >> i) & 1;
+                best = fmin(best, cut_value(n, cs, ct, e, ne, s2));
+            }
+            if (round == 0)
+                ck_assert_double_eq_tol(f, best, 1e-6);
+            ck_assert_msg(fabs(cut_value(n, cs, ct, e, ne, src) - best) < 1e-6, "trial %d round %d: cut %g, min %g",
+                          trial, round, cut_value(n, cs, ct, e, ne, src), best);
+        }
+        pimg_maxflow_free(g);
+    }
+}
+END_TEST
+
 /* 8-connected grids with real-valued capacities, the shape GrabCut builds. */
 START_TEST(random_grids_cut_equals_flow)
 {
@@ -157,6 +206,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, textbook_network);
     tcase_add_test(tc, random_small_graphs_match_brute_force);
+    tcase_add_test(tc, changed_tweights_resolve_to_the_new_min_cut);
     tcase_add_test(tc, random_grids_cut_equals_flow);
     suite_add_tcase(s, tc);
     return pimg_test_run(s, 0);
