@@ -233,10 +233,11 @@ static int box_blur(float *m, int w, int h, int r)
  * p on the grown box [gx0,gx1) x [gy0,gy1), with a ring of width about a tenth of the box
  * (bw x bh) around it as fixed background; outside the grown box bin is p > 0.5 (a clean
  * backdrop's deviation may have marked a clipped part of the product there). */
-static pimg_status cut_region(const pimg_tensor *t, const float *p, int gx0, int gy0, int gx1, int gy1, int bw, int bh,
-                              unsigned char *bin, pimg_error *err)
+static pimg_status cut_region(const pimg_tensor *t, const float *p, const int b[4], const int g[4], unsigned char *bin,
+                              pimg_error *err)
 {
     int W = t->w, H = t->h;
+    int gx0 = g[0], gy0 = g[1], gx1 = g[2], gy1 = g[3], bw = b[2] - b[0], bh = b[3] - b[1];
     for (size_t i = 0; i < (size_t)W * H; i++)
         bin[i] = p[i] > 0.5f;
     int ring = (int)ceil(0.1 * (bw > bh ? bw : bh)) + 2;
@@ -268,6 +269,10 @@ static pimg_status cut_region(const pimg_tensor *t, const float *p, int gx0, int
             size_t o = (size_t)y * rw + x, i = (size_t)(ry0 + y) * W + rx0 + x;
             memcpy(crop->data + o * 3, t->data + i * t->c, sizeof(float) * 3);
             pc->data[o] = p[i];
+            /* GrabCut's own start: what lies outside the box begins as background (but is
+             * free to join the product), so the first background mixture sees those colours */
+            if ((rx0 + x < b[0] || rx0 + x >= b[2] || ry0 + y < b[1] || ry0 + y >= b[3]) && pc->data[o] > 0.25f)
+                pc->data[o] = 0.25f;
         }
     if (sw == rw && sh == rh) {
         sc = crop;
@@ -434,7 +439,7 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = cut_region(t, p, gx0, gy0, gx1, gy1, bx1 - bx0, by1 - by0, bin, err)))
+    if ((st = cut_region(t, p, (const int[4]){bx0, by0, bx1, by1}, (const int[4]){gx0, gy0, gx1, gy1}, bin, err)))
         goto out;
 
     /* Keep blobs that reach into the box and are at least a tenth of the biggest one. */
