@@ -16,9 +16,8 @@
 enum { K = 5 };
 
 const pimg_grabcut_params pimg_grabcut_defaults = {
-    .iterations = 3,
+    .iterations = 4,
     .gamma = 25,
-    .prior_weight = 0,
 };
 
 /* Added to every covariance's diagonal: JPEG noise alone moves a colour by about this much, and
@@ -202,8 +201,7 @@ pimg_status pimg_grabcut_segment(const pimg_tensor *rgb_t, const unsigned char *
     pimg_status st = PIMG_OK;
     pimg_maxflow *g = NULL;
     unsigned char *comp = malloc((size_t)n), *cf = malloc((size_t)n), *cb = malloc((size_t)n);
-    float *pd = malloc(sizeof(float) * (size_t)n);
-    if (!comp || !cf || !cb || !pd) {
+    if (!comp || !cf || !cb) {
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -239,12 +237,6 @@ pimg_status pimg_grabcut_segment(const pimg_tensor *rgb_t, const unsigned char *
                 double c = p->gamma / (d >= 2 ? M_SQRT2 : 1) * exp(-beta * (d0 * d0 + d1 * d1 + d2 * d2));
                 pimg_maxflow_add_edge(g, y * w + x, yy * w + xx, c, c);
             }
-    /* The prior's part of (foreground cost - background cost), fixed over the iterations. */
-    for (int i = 0; i < n; i++) {
-        double q = prob[i] < 0.02f ? 0.02 : prob[i] > 0.98f ? 0.98 : prob[i];
-        pd[i] = (float)(p->prior_weight > 0 ? p->prior_weight * log((1 - q) / q) : 0);
-    }
-
     split_init(rgb, n, label, 1, comp);
     split_init(rgb, n, label, 0, comp);
     for (int it = 0; it < p->iterations; it++) {
@@ -255,7 +247,7 @@ pimg_status pimg_grabcut_segment(const pimg_tensor *rgb_t, const unsigned char *
             int kf, kb;
             /* cost of each label: minus the log-likelihood under its mixture; only the
              * difference enters the cut */
-            double u = gmm_best(&bg, rgb + 3 * (size_t)i, &kb) - gmm_best(&fg, rgb + 3 * (size_t)i, &kf) + pd[i];
+            double u = gmm_best(&bg, rgb + 3 * (size_t)i, &kb) - gmm_best(&fg, rgb + 3 * (size_t)i, &kf);
             cf[i] = (unsigned char)kf;
             cb[i] = (unsigned char)kb;
             /* source = foreground: a pixel left on the source side pays its sink edge */
@@ -288,6 +280,5 @@ out:
     free(comp);
     free(cf);
     free(cb);
-    free(pd);
     return st;
 }

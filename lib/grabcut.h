@@ -17,8 +17,6 @@
 typedef struct {
     int iterations;      /* mixture re-fits + cuts */
     double gamma;        /* weight of the contrast-sensitive Potts term (50 in the paper) */
-    double prior_weight; /* weight of -log(prior probability) added to the colour term; 0 = the
-                          * initial probability only seeds the first mixtures */
 } pimg_grabcut_params;
 
 /* The settings mask.c uses (chosen on composites outside the test split, see models/README). */
@@ -26,11 +24,9 @@ extern const pimg_grabcut_params pimg_grabcut_defaults;
 
 /* Segments the 3-channel tensor rgb (0..1) into label[w*h] (1 = foreground). fixed[i] != 0
  * marks pixels that are background whatever their colour (may be NULL). prob[w*h] (0..1) is
- * the initial foreground probability: the first labelling is prob > 0.5, and with
- * prior_weight > 0 it stays in the energy as -prior_weight * log(clamped prob) for the
- * foreground label (and the same with 1 - prob for the background). When the first labelling
- * has too few pixels of either kind to fit a mixture, label is that labelling.
- * Errors: BAD_INPUT (not 3 channels), NOMEM. */
+ * the initial foreground probability: the first labelling is prob > 0.5 (the energy does not
+ * use it further). When the first labelling has too few pixels of either kind to fit a
+ * mixture, label is that labelling. Errors: BAD_INPUT (not 3 channels), NOMEM. */
 pimg_status pimg_grabcut_segment(const pimg_tensor *rgb, const unsigned char *fixed, const float *prob,
                                  const pimg_grabcut_params *p, unsigned char *label, pimg_error *err);
 
