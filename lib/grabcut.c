@@ -262,17 +262,23 @@ pimg_status pimg_grabcut_segment(const pimg_tensor *rgb_t, const unsigned char *
                 pimg_maxflow_set_tweights(g, i, to_src, to_sink);
         }
         pimg_maxflow_solve(g);
-        int changed = 0;
         nfg = 0;
+        for (int i = 0; i < n; i++)
+            nfg += pimg_maxflow_is_source(g, i);
+        /* A cut that empties a class has lost the object (a product filling the whole region
+         * leaves the background mixture nothing but stray pixels to fit, and it wins): keep
+         * the labelling before it. */
+        if (nfg < MIN_CLASS || n - nfg < MIN_CLASS)
+            break;
+        int changed = 0;
         for (int i = 0; i < n; i++) {
             unsigned char l = (unsigned char)pimg_maxflow_is_source(g, i);
             changed += l != label[i];
             label[i] = l;
-            nfg += l;
             /* the next fit's components: each pixel's best one under its new label */
             comp[i] = l ? cf[i] : cb[i];
         }
-        if (!changed || nfg < MIN_CLASS || n - nfg < MIN_CLASS)
+        if (!changed)
             break;
     }
 out:

@@ -26,7 +26,8 @@ extern const pimg_grabcut_params pimg_grabcut_defaults;
  * marks pixels that are background whatever their colour (may be NULL). prob[w*h] (0..1) is
  * the initial foreground probability: the first labelling is prob > 0.5 (the energy does not
  * use it further). When the first labelling has too few pixels of either kind to fit a
- * mixture, label is that labelling. Errors: BAD_INPUT (not 3 channels), NOMEM. */
+ * mixture, label is that labelling; when a cut leaves too few, label is the labelling before
+ * that cut. Errors: BAD_INPUT (not 3 channels), NOMEM. */
 pimg_status pimg_grabcut_segment(const pimg_tensor *rgb, const unsigned char *fixed, const float *prob,
                                  const pimg_grabcut_params *p, unsigned char *label, pimg_error *err);
 
