@@ -264,11 +264,12 @@ static pimg_status cut_region(const pimg_tensor *t, const float *p, const int b[
             pc->data[o] = p[i];
             /* GrabCut's own start: what lies outside the box begins as background (but is
              * free to join the product), so the first background mixture sees those colours.
-             * Not where the colour model is sure of the product (p >= 0.9): a detected box
-             * that clipped an eagle's beak and feet otherwise lost them, with legs, to the
-             * background mixture (test composites, true box: 0.770 capping all, 0.766 so). */
+             * Not where the colour histograms are sure of the product (p above 0.9, the level
+             * a backdrop departure sets): a detected box that clipped an eagle's beak and feet
+             * otherwise lost them, with its legs, to the background mixture (test composites,
+             * true box: 0.770 capping all, 0.766 so). */
             if ((rx0 + x < b[0] || rx0 + x >= b[2] || ry0 + y < b[1] || ry0 + y >= b[3]) && pc->data[o] > 0.25f &&
-                pc->data[o] < 0.9f)
+                pc->data[o] <= 0.9f)
                 pc->data[o] = 0.25f;
         }
     if (sw == rw && sh == rh) {
