@@ -1,10 +1,11 @@
-/* mask.c — box-seeded colour-model foreground mask (see mask.h). */
+/* mask.c — box-seeded foreground mask: colour-histogram probability, then GrabCut (see mask.h). */
 #include "mask.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grabcut.h"
 #include "surface.h"
 
 enum { NB = 4096 };
@@ -224,6 +225,102 @@ static int box_blur(float *m, int w, int h, int r)
     return 0;
 }
 
+/* Longest side of the GrabCut region (grown box plus its ring). The cut's cost grows faster
+ * than the pixel count; on composites with their true box the mask IoU was 0.826 / 0.831 /
+ * 0.832 at 160 / 192 / 256 px while the cut took 10 / 14 / 23 ms, so 192 (models/README). */
+#define GC_SIDE 192
+
+/* The labelling bin (w*h of t, 0/1) from the probability p: GrabCut (grabcut.h) on the grown
+ * box g (x0, y0, x1, y1), started from p (capped below one half outside the box b), with a ring
+ * of about a tenth of the box around g as fixed background; outside g, bin is p > 0.5 (a clean
+ * backdrop's deviation may have marked a clipped part of the product there). */
+static pimg_status cut_region(const pimg_tensor *t, const float *p, const int b[4], const int g[4], unsigned char *bin,
+                              pimg_error *err)
+{
+    int W = t->w, H = t->h;
+    int gx0 = g[0], gy0 = g[1], gx1 = g[2], gy1 = g[3], bw = b[2] - b[0], bh = b[3] - b[1];
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        bin[i] = p[i] > 0.5f;
+    int ring = (int)ceil(0.1 * (bw > bh ? bw : bh)) + 2;
+    int rx0 = gx0 - ring < 0 ? 0 : gx0 - ring, ry0 = gy0 - ring < 0 ? 0 : gy0 - ring;
+    int rx1 = gx1 + ring > W ? W : gx1 + ring, ry1 = gy1 + ring > H ? H : gy1 + ring;
+    int rw = rx1 - rx0, rh = ry1 - ry0;
+    double s = (double)GC_SIDE / (rw > rh ? rw : rh);
+    if (s > 1)
+        s = 1;
+    int sw = (int)lround(rw * s), sh = (int)lround(rh * s);
+    if (sw < 8 || sh < 8)
+        return PIMG_OK; /* too small a region for colour models: keep the probability's cut */
+    pimg_status st = PIMG_OK;
+    pimg_tensor *crop = pimg_tensor_new(rw, rh, 3), *pc = pimg_tensor_new(rw, rh, 1);
+    pimg_tensor *sc = NULL, *sp = NULL;
+    unsigned char *fixed = malloc((size_t)sw * sh), *lab = malloc((size_t)sw * sh);
+    if (!crop || !pc || !fixed || !lab)
+        goto nomem;
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++) {
+            size_t o = (size_t)y * rw + x, i = (size_t)(ry0 + y) * W + rx0 + x;
+            memcpy(crop->data + o * 3, t->data + i * t->c, sizeof(float) * 3);
+            pc->data[o] = p[i];
+            /* GrabCut's own start: what lies outside the box begins as background (but is
+             * free to join the product), so the first background mixture sees those colours.
+             * Not where the colour histograms are sure of the product (p above 0.9, the level
+             * a backdrop departure sets): a detected box that clipped an eagle's beak and feet
+             * otherwise lost them, with its legs, to the background mixture (test composites,
+             * true box: 0.770 capping all, 0.766 so). */
+            if ((rx0 + x < b[0] || rx0 + x >= b[2] || ry0 + y < b[1] || ry0 + y >= b[3]) && pc->data[o] > 0.25f &&
+                pc->data[o] <= 0.9f)
+                pc->data[o] = 0.25f;
+        }
+    if (sw == rw && sh == rh) {
+        sc = crop;
+        sp = pc;
+        crop = pc = NULL;
+    } else if (!(sc = pimg_tensor_resize(crop, sw, sh)) || !(sp = pimg_tensor_resize(pc, sw, sh))) {
+        goto nomem;
+    }
+    double fx = (double)rw / sw, fy = (double)rh / sh;
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++) {
+            double ox = rx0 + (x + 0.5) * fx, oy = ry0 + (y + 0.5) * fy;
+            fixed[(size_t)y * sw + x] = ox < gx0 || ox >= gx1 || oy < gy0 || oy >= gy1;
+        }
+    if ((st = pimg_grabcut_segment(sc, fixed, sp->data, &pimg_grabcut_defaults, lab, err)))
+        goto out;
+    /* Back to t's grid inside the grown box: bilinear of the 0/1 labels, cut at 0.2 rather
+     * than one half, which moves the edge about a third of a cut pixel outwards. The labels
+     * place the edge only to a cut pixel (2-3 tensor pixels), and the inward feather that
+     * follows would otherwise eat into thin parts: a stethoscope's cable kept 92.8% of its
+     * pixels unchanged on a white background at 0.5, 97.1% at 0.2, while the test composites'
+     * mask IoU rose (true box 0.756 -> 0.770). */
+    for (int y = gy0; y < gy1; y++) {
+        double ly = (y - ry0 + 0.5) / fy - 0.5;
+        ly = ly < 0 ? 0 : ly > sh - 1 ? sh - 1 : ly;
+        int y0 = (int)ly, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+        double ay = ly - y0;
+        for (int x = gx0; x < gx1; x++) {
+            double lx = (x - rx0 + 0.5) / fx - 0.5;
+            lx = lx < 0 ? 0 : lx > sw - 1 ? sw - 1 : lx;
+            int x0 = (int)lx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
+            double ax = lx - x0;
+            const unsigned char *r0 = lab + (size_t)y0 * sw, *r1 = lab + (size_t)y1 * sw;
+            double v = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) + ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
+            bin[(size_t)y * W + x] = v >= 0.2;
+        }
+    }
+    goto out;
+nomem:
+    st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+out:
+    pimg_tensor_free(crop);
+    pimg_tensor_free(pc);
+    pimg_tensor_free(sc);
+    pimg_tensor_free(sp);
+    free(fixed);
+    free(lab);
+    return st;
+}
+
 /* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
 static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
                              unsigned char *bin_out, double *backdrop_sigma, pimg_error *err)
@@ -345,8 +442,8 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        bin[i] = p[i] > 0.5f;
+    if ((st = cut_region(t, p, (const int[4]){bx0, by0, bx1, by1}, (const int[4]){gx0, gy0, gx1, gy1}, bin, err)))
+        goto out;
 
     /* Keep blobs that reach into the box and are at least a tenth of the biggest one. */
     for (size_t i = 0; i < n; i++)
@@ -424,14 +521,14 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         }
     }
     /* What the frame's edge cannot reach is a hole. Fill it when it is small (speckle) or
-     * departs from the backdrop (a product patch in a backdrop-like colour); keep it when it
+     * mostly departs from the backdrop (a product patch in a backdrop-like colour); keep it when it
      * is a real opening showing backdrop (the loop of a stethoscope, the handle of a mug). */
     long small = (long)(0.005 * (bx1 - bx0) * (by1 - by0)) + 4;
     for (size_t i0 = 0; i0 < n; i0++) {
         if (bin[i0] != 0)
             continue;
         long area = 0;
-        double dsum = 0;
+        long departs = 0;
         int hp = 0;
         stack[hp++] = (int)i0;
         bin[i0] = 3;
@@ -441,7 +538,7 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         while (hp) {
             int q = stack[--hp], qx = q % W, qy = q / W;
             area++;
-            dsum += dev ? dev[q] : 0;
+            departs += dev && dev[q] > 0.5f;
             static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
             for (int d = 0; d < 4; d++) {
                 int rx = qx + dx[d], ry = qy + dy[d];
@@ -455,7 +552,10 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
                 }
             }
         }
-        int fill = area <= small || (dev && dsum / area > 0.5);
+        /* the median, not the mean: the thin dark fringe GrabCut leaves beside a cable (its
+         * anti-aliased edge) departs strongly, and on a stethoscope's loop it alone pushed the
+         * mean over the line */
+        int fill = area <= small || 2 * departs > area;
         for (int k = 0; k < head; k++)
             bin[lab[k]] = fill ? 1 : 2;
     }

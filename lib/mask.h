@@ -1,10 +1,13 @@
 /* mask.h — the product's foreground mask, seeded by its detected box.
  *
- * A GrabCut-style colour model without the graph cut: 4096-bin RGB histograms of foreground
- * (inside the box, weighted by saliency) and background (outside it), re-estimated twice, give
- * a per-pixel foreground probability at the tensor's full resolution; it is smoothed, cut at
- * one half, cleaned (small blobs away, holes filled, nothing outside the grown box) and
- * feathered inward so the soft edge lies on product pixels rather than on background. */
+ * Two stages. A colour-histogram model: 4096-bin RGB histograms of foreground (inside the box,
+ * weighted by saliency) and background (outside it), re-estimated twice, plus the departure
+ * from a smooth backdrop surface, give a per-pixel foreground probability. GrabCut (grabcut.h:
+ * colour mixtures and an iterated graph cut, Rother et al. 2004) then segments the grown box
+ * at about 192 px, started from that probability, with a ring around the grown box fixed as
+ * background. The labels are brought back to the tensor's resolution, cleaned (small blobs
+ * away, holes filled, nothing outside the grown box) and feathered inward so the soft edge lies
+ * on product pixels rather than on background. */
 #ifndef PIMG_MASK_H
 #define PIMG_MASK_H
 
