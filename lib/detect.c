@@ -388,8 +388,8 @@ double pimg_detect_backdrop_score(double score)
     return score + 0.25;
 }
 
-pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pimg_detection *out,
-                            pimg_error *err)
+pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, int grabcut_mask,
+                            pimg_detection *out, pimg_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!t || t->c < 3)
@@ -466,10 +466,12 @@ pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, pi
         bs = fmax(bs, pscore); /* confidence: the plain box is at least as sure as the best proposal */
     }
 
-    /* The mask, seeded by the chosen box, with the blend map as the first foreground weight. */
+    /* The mask, seeded by the chosen box, with the blend map as the first foreground weight.
+     * GrabCut only when the caller draws the mask: it costs about as much again as the rest of
+     * detection, and the box refined by either mask scores the same on validation. */
     pimg_tensor prior = {s->w, s->h, 1, s->map[PIMG_SAL_BLEND]};
     double mbox[4], sigma = 1;
-    if ((st = pimg_mask_from_box(t, box, &prior, &out->mask, mbox, &sigma, err)))
+    if ((st = pimg_mask_from_box(t, box, &prior, grabcut_mask, &out->mask, mbox, &sigma, err)))
         goto out;
     /* Refine by the mask. On a plain backdrop the mask is the better witness of the product's
      * extent (a white body on cream paper is weak in every saliency map but departs from the

@@ -1274,7 +1274,7 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
             break;
         pimg_detection d;
         double t0 = pimg_clock_ms();
-        st = pimg_detect_run(m, img, &d, err);
+        st = pimg_detect_run(m, img, 1, &d, err); /* the mask an output would get */
         double dt = pimg_clock_ms() - t0;
         ms += dt;
         ms_max = fmax(ms_max, dt);
@@ -1302,7 +1302,7 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
             if (!(st = pimg_scene_make(img, PIMG_SAL_SIDE, &sc, err))) {
                 pimg_tensor prior = {sc->w, sc->h, 1, sc->map[PIMG_SAL_BLEND]};
                 double t1 = pimg_clock_ms();
-                st = pimg_mask_from_box(img, box, &prior, &tm, NULL, NULL, err);
+                st = pimg_mask_from_box(img, box, &prior, 1, &tm, NULL, NULL, err);
                 mask_ms += pimg_clock_ms() - t1;
                 if (!st)
                     mtrue[!plain] += mask_iou(tm, gm);
@@ -1388,7 +1388,7 @@ pimg_status pimg_detect_eval_folder(const pimg_detect_model *m, const char *dir,
         pimg_image_free(img);
         pimg_detection d;
         double t0 = pimg_clock_ms();
-        st = pimg_detect_run(m, t, &d, err);
+        st = pimg_detect_run(m, t, 0, &d, err);
         ms += pimg_clock_ms() - t0;
         pimg_tensor_free(t);
         if (st)

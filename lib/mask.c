@@ -322,7 +322,7 @@ out:
 }
 
 /* The binary product mask (0/1 into bin_out, w*h of t) before feathering. */
-static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pimg_tensor *prior, int grabcut,
                              unsigned char *bin_out, double *backdrop_sigma, pimg_error *err)
 {
     int W = t->w, H = t->h;
@@ -442,8 +442,13 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = cut_region(t, p, (const int[4]){bx0, by0, bx1, by1}, (const int[4]){gx0, gy0, gx1, gy1}, bin, err)))
+    if (!grabcut) {
+        for (size_t i = 0; i < n; i++)
+            bin[i] = p[i] > 0.5f;
+    } else if ((st = cut_region(t, p, (const int[4]){bx0, by0, bx1, by1}, (const int[4]){gx0, gy0, gx1, gy1}, bin,
+                                err))) {
         goto out;
+    }
 
     /* Keep blobs that reach into the box and are at least a tenth of the biggest one. */
     for (size_t i = 0; i < n; i++)
@@ -581,7 +586,7 @@ out:
  * detection + mask inside its time budget on a 1024 px analysis tensor. */
 #define MASK_WORK_SIDE 512
 
-pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior,
+pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const pimg_tensor *prior, int grabcut,
                                pimg_tensor **mask, double mask_box[4], double *backdrop_sigma, pimg_error *err)
 {
     if (!t || t->c < 3)
@@ -600,7 +605,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
         double sbox[4] = {box[0] * sw / W, box[1] * sh / H, box[2] * sw / W, box[3] * sh / H};
         if (!(small = pimg_tensor_resize(t, sw, sh)) || !(sbin = malloc((size_t)sw * sh)))
             goto nomem;
-        if ((st = mask_core(small, sbox, prior, sbin, &sigma, err)))
+        if ((st = mask_core(small, sbox, prior, grabcut, sbin, &sigma, err)))
             goto out;
         /* Bilinear upsampling of the 0/1 mask cut at one half: edges land within a
          * working pixel of where they were, without blockiness. The column taps are the
@@ -634,7 +639,7 @@ pimg_status pimg_mask_from_box(const pimg_tensor *t, const double box[4], const 
         }
         free(cx);
         free(cax);
-    } else if ((st = mask_core(t, box, prior, bin, &sigma, err))) {
+    } else if ((st = mask_core(t, box, prior, grabcut, bin, &sigma, err))) {
         goto out;
     }
     int mx0 = W, my0 = H, mx1 = -1, my1 = -1;

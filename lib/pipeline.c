@@ -225,6 +225,7 @@ static void box_to_input(pimg_analysis *a, const run_state *s, int rot)
 typedef struct {
     const pimg_detect_model *model;
     const pimg_tensor *t;
+    int grabcut_mask; /* the mask will be drawn into the output (background, crop) */
     pimg_detection *det;
     pthread_t thread;
     pimg_status st;
@@ -236,7 +237,7 @@ static void *detect_main(void *arg)
 {
     detect_job *j = arg;
     double t = pimg_clock_ms();
-    j->st = pimg_detect_run(j->model, j->t, j->det, &j->err);
+    j->st = pimg_detect_run(j->model, j->t, j->grabcut_mask, j->det, &j->err);
     j->ms = pimg_clock_ms() - t;
     return NULL;
 }
@@ -323,9 +324,9 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
      * is upright already, so it starts on the decoded tensor at once, on a second thread,
      * while orientation, levelling and the quality scores run here; in the rare case that
      * the photo gets turned, it is run again on the turned tensor. */
-    int want_detect = (o->ops & (PIMG_OP_DETECT | PIMG_OP_BACKGROUND | PIMG_OP_CROP)) ||
-                      o->background != PIMG_BG_KEEP;
-    detect_job dj = {.model = pimg_models_detect(models), .t = s->tensor, .det = &s->det};
+    int want_mask = (o->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || o->background != PIMG_BG_KEEP;
+    int want_detect = (o->ops & PIMG_OP_DETECT) || want_mask;
+    detect_job dj = {.model = pimg_models_detect(models), .t = s->tensor, .grabcut_mask = want_mask, .det = &s->det};
     int threaded = want_detect && detect_start(&dj);
     st = analyse_orientation(models, o, a, s, err);
     if (!st && want_detect && s->upright != s->tensor) {
@@ -334,7 +335,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
             pthread_join(dj.thread, NULL);
         pimg_detection_clear(&s->det);
         wasted_ms = dj.ms;
-        dj = (detect_job){.model = pimg_models_detect(models), .t = s->upright, .det = &s->det};
+        dj = (detect_job){.model = pimg_models_detect(models), .t = s->upright, .grabcut_mask = want_mask, .det = &s->det};
         threaded = detect_start(&dj);
     }
     if (!st)

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         if (pimg_composite_make(src, &sp, &rng, &t, &alpha, box, NULL)) continue;
         pimg_image *img = image_of(t);
         pimg_tensor *tt = NULL; pimg_image_tensor(img, 1024, &tt, NULL);
-        pimg_detection d; pimg_detect_run(m, tt, &d, NULL);
+        pimg_detection d; pimg_detect_run(m, tt, 1, &d, NULL);
         int w, h; unsigned char *before = pixels_of(img, &w, &h);
         double shs = 0; if (d.found && d.mask && getenv("SHREM")) pimg_shadow_remove(tt, d.mask, &shs, NULL);
         if (d.found && d.mask) pimg_background_white(img, d.mask, 0, NULL);

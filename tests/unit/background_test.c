@@ -176,7 +176,7 @@ static void white_shares(const pimg_detect_model *m, const pimg_composite_spec *
     double box[4];
     ck_assert_int_eq(pimg_composite_make(src, sp, rng, &t, &alpha, box, NULL), PIMG_OK);
     pimg_detection d;
-    ck_assert_int_eq(pimg_detect_run(m, t, &d, NULL), PIMG_OK);
+    ck_assert_int_eq(pimg_detect_run(m, t, 1, &d, NULL), PIMG_OK);
     ck_assert(d.found && d.mask);
     if (drop_shadow)
         ck_assert_int_eq(pimg_shadow_remove(t, d.mask, NULL, NULL), PIMG_OK);
