@@ -205,38 +205,50 @@ pimg_status pimg_grabcut_segment(const pimg_tensor *rgb_t, const unsigned char *
         st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* The 8-neighbour pairs (each once: right, down and the two down diagonals) with their
+     * squared colour step. */
     static const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
+    int *ends = malloc(sizeof(int) * 2 * 4 * (size_t)n);
+    double *step = malloc(sizeof(double) * 4 * (size_t)n), sum = 0;
+    unsigned char *diagonal = malloc(4 * (size_t)n);
+    int n_edges = 0;
+    if (!ends || !step || !diagonal) {
+        free(ends);
+        free(step);
+        free(diagonal);
+        st = pimg_error_set(err, PIMG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int d = 0; d < 4; d++) {
+                int xx = x + dx[d], yy = y + dy[d];
+                if (xx < 0 || xx >= w || yy >= h)
+                    continue;
+                const float *a = rgb + 3 * ((size_t)y * w + x), *b = rgb + 3 * ((size_t)yy * w + xx);
+                double d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
+                ends[2 * n_edges] = y * w + x;
+                ends[2 * n_edges + 1] = yy * w + xx;
+                diagonal[n_edges] = d >= 2;
+                step[n_edges] = d0 * d0 + d1 * d1 + d2 * d2;
+                sum += step[n_edges++];
+            }
     /* beta from the mean squared colour step over all neighbour pairs: the Potts term then
      * weighs an edge by how unusual its contrast is for this image */
-    double sum = 0;
-    int n_edges = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int d = 0; d < 4; d++) {
-                int xx = x + dx[d], yy = y + dy[d];
-                if (xx < 0 || xx >= w || yy >= h)
-                    continue;
-                const float *a = rgb + 3 * ((size_t)y * w + x), *b = rgb + 3 * ((size_t)yy * w + xx);
-                double d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
-                sum += d0 * d0 + d1 * d1 + d2 * d2;
-                n_edges++;
-            }
     double beta = sum > 0 ? n_edges / (2 * sum) : 0;
-    if ((st = pimg_maxflow_new(n, n_edges, &g, err)))
+    if (!(st = pimg_maxflow_new(n, n_edges, &g, err))) {
+        /* The n-links do not change between iterations: the graph is built once, and each
+         * iteration only replaces the terminal capacities and re-solves from the previous flow. */
+        for (int k = 0; k < n_edges; k++) {
+            double c = p->gamma / (diagonal[k] ? M_SQRT2 : 1) * exp(-beta * step[k]);
+            pimg_maxflow_add_edge(g, ends[2 * k], ends[2 * k + 1], c, c);
+        }
+    }
+    free(ends);
+    free(step);
+    free(diagonal);
+    if (st)
         goto out;
-    /* The n-links do not change between iterations: the graph is built once, and each
-     * iteration only replaces the terminal capacities and re-solves from the previous flow. */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int d = 0; d < 4; d++) {
-                int xx = x + dx[d], yy = y + dy[d];
-                if (xx < 0 || xx >= w || yy >= h)
-                    continue;
-                const float *a = rgb + 3 * ((size_t)y * w + x), *b = rgb + 3 * ((size_t)yy * w + xx);
-                double d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
-                double c = p->gamma / (d >= 2 ? M_SQRT2 : 1) * exp(-beta * (d0 * d0 + d1 * d1 + d2 * d2));
-                pimg_maxflow_add_edge(g, y * w + x, yy * w + xx, c, c);
-            }
     split_init(rgb, n, label, 1, comp);
     split_init(rgb, n, label, 0, comp);
     for (int it = 0; it < p->iterations; it++) {

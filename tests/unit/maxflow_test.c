@@ -30,6 +30,19 @@ static double cut_value(int n, const double *cs, const double *ct, const edge *e
     return c;
 }
 
+/* The minimum cut by trying every labelling (n <= 10). */
+static double brute_min_cut(int n, const double *cs, const double *ct, const edge *e, int ne)
+{
+    double best = INFINITY;
+    int s[10];
+    for (int m = 0; m < (1 << n); m++) {
+        for (int i = 0; i < n; i++)
+            s[i] = (m >> i) & 1;
+        best = fmin(best, cut_value(n, cs, ct, e, ne, s));
+    }
+    return best;
+}
+
 static double solve(int n, const double *cs, const double *ct, const edge *e, int ne, int *src)
 {
     pimg_maxflow *g = NULL;
@@ -91,14 +104,9 @@ START_TEST(random_small_graphs_match_brute_force)
                     e[ne].rev = pimg_test_urand(&rng) < 0.3 ? 0 : floor(8 * pimg_test_urand(&rng));
                     ne++;
                 }
-        int src[10], s[10];
+        int src[10];
         double f = solve(n, cs, ct, e, ne, src);
-        double best = INFINITY;
-        for (int m = 0; m < (1 << n); m++) {
-            for (int i = 0; i < n; i++)
-                s[i] = (m >> i) & 1;
-            best = fmin(best, cut_value(n, cs, ct, e, ne, s));
-        }
+        double best = brute_min_cut(n, cs, ct, e, ne);
         ck_assert_msg(fabs(f - best) < 1e-6, "trial %d: flow %g, min cut %g", trial, f, best);
         ck_assert_double_eq_tol(cut_value(n, cs, ct, e, ne, src), best, 1e-6);
     }
@@ -135,15 +143,10 @@ START_TEST(changed_tweights_resolve_to_the_new_min_cut)
                     pimg_maxflow_set_tweights(g, i, cs[i], ct[i]);
             }
             double f = pimg_maxflow_solve(g);
-            int src[10], s2[10];
+            int src[10];
             for (int i = 0; i < n; i++)
                 src[i] = pimg_maxflow_is_source(g, i);
-            double best = INFINITY;
-            for (int m = 0; m < (1 << n); m++) {
-                for (int i = 0; i < n; i++)
-                    s2[i] = (m >> i) & 1;
-                best = fmin(best, cut_value(n, cs, ct, e, ne, s2));
-            }
+            double best = brute_min_cut(n, cs, ct, e, ne);
             if (round == 0)
                 ck_assert_double_eq_tol(f, best, 1e-6);
             ck_assert_msg(fabs(cut_value(n, cs, ct, e, ne, src) - best) < 1e-6, "trial %d round %d: cut %g, min %g",
