@@ -1272,14 +1272,18 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
         int plain;
         if ((st = split_composite(&ss, o, SPLIT_TEST, i, &img, &gm, box, &plain, err)))
             break;
-        pimg_detection d;
+        /* The box and its time as /analyze finds them (colour-histogram mask); the mask as an
+         * output that draws it gets it (GrabCut, whose mask also refines the box there). */
+        pimg_detection d, dm;
         double t0 = pimg_clock_ms();
-        st = pimg_detect_run(m, img, 1, &d, err); /* the mask an output would get */
+        st = pimg_detect_run(m, img, 0, &d, err);
         double dt = pimg_clock_ms() - t0;
         ms += dt;
         ms_max = fmax(ms_max, dt);
-        if (!st) {
-            double iou = d.found ? pimg_box_iou(d.box, box) : 0;
+        double iou = !st && d.found ? pimg_box_iou(d.box, box) : 0;
+        if (!st)
+            pimg_detection_clear(&d);
+        if (!st && !(st = pimg_detect_run(m, img, 1, &dm, err))) {
             iou_sum += iou;
             hits += iou >= 0.5;
             if (plain) {
@@ -1289,12 +1293,12 @@ pimg_status pimg_detect_eval_composites(const pimg_detect_model *m, const pimg_d
                 nc++;
                 hc += iou >= 0.5;
             }
-            if (d.mask) {
-                double mi = mask_iou(d.mask, gm);
+            if (dm.mask) {
+                double mi = mask_iou(dm.mask, gm);
                 miou_sum += mi;
                 mdet[!plain] += mi;
             }
-            pimg_detection_clear(&d);
+            pimg_detection_clear(&dm);
             /* the same mask seeded by the exact box, with the saliency blend map as its prior
              * as in pimg_detect_run */
             pimg_scene *sc = NULL;
