@@ -304,6 +304,13 @@ static pimg_status analyse_orientation(const pimg_models *models, const pimg_pip
     return PIMG_OK;
 }
 
+/* Whether the product mask is drawn into the output (background or crop): detection then makes
+ * the finer GrabCut mask, and the background step runs. */
+static int draws_mask(const pimg_pipeline_opts *o)
+{
+    return (o->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || o->background != PIMG_BG_KEEP;
+}
+
 static pimg_status run_analysis(const pimg_models *models, pimg_image *img, const pimg_pipeline_opts *o,
                                 pimg_analysis *a, run_state *s, pimg_error *err)
 {
@@ -324,7 +331,7 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
      * is upright already, so it starts on the decoded tensor at once, on a second thread,
      * while orientation, levelling and the quality scores run here; in the rare case that
      * the photo gets turned, it is run again on the turned tensor. */
-    int want_mask = (o->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || o->background != PIMG_BG_KEEP;
+    int want_mask = draws_mask(o);
     int want_detect = (o->ops & PIMG_OP_DETECT) || want_mask;
     detect_job dj = {.model = pimg_models_detect(models), .t = s->tensor, .grabcut_mask = want_mask, .det = &s->det};
     int threaded = want_detect && detect_start(&dj);
@@ -526,7 +533,7 @@ pimg_status pimg_pipeline_enhance(const pimg_models *models, pimg_image *img,
         for (int i = 0; i < n; i++)
             mark_applied(a, steps[i]);
     }
-    if ((opts->ops & (PIMG_OP_BACKGROUND | PIMG_OP_CROP)) || opts->background != PIMG_BG_KEEP) {
+    if (draws_mask(opts)) {
         if ((st = apply_background(img, opts, &s, a, up_w, up_h, err)))
             goto out;
     }
