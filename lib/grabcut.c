@@ -92,17 +92,24 @@ static double principal_axis(const double cv[6], double e[3])
     return lam;
 }
 
+/* Per-component sums (st[K]) of the pixels with label[i] == cls, each in component comp[i]. */
+static void class_stats(stats *st, const float *rgb, int n, const unsigned char *label, int cls,
+                        const unsigned char *comp)
+{
+    memset(st, 0, sizeof(stats) * K);
+    for (int i = 0; i < n; i++)
+        if (label[i] == cls)
+            stats_add(&st[comp[i]], rgb + 3 * (size_t)i);
+}
+
 /* Fits g to the pixels with label[i] == cls, each to component comp[i]. */
 static void gmm_fit(gmm *g, const float *rgb, int n, const unsigned char *label, int cls, const unsigned char *comp)
 {
     stats st[K];
-    memset(st, 0, sizeof st);
+    class_stats(st, rgb, n, label, cls, comp);
     double tot = 0;
-    for (int i = 0; i < n; i++)
-        if (label[i] == cls) {
-            stats_add(&st[comp[i]], rgb + 3 * (size_t)i);
-            tot += 1;
-        }
+    for (int k = 0; k < K; k++)
+        tot += st[k].n;
     for (int k = 0; k < K; k++) {
         if (st[k].n < 1) {
             memset(g->mean[k], 0, sizeof g->mean[k]);
@@ -154,10 +161,7 @@ static void split_init(const float *rgb, int n, const unsigned char *label, int 
             comp[i] = 0;
     for (int nc = 1; nc < K; nc++) {
         stats st[K];
-        memset(st, 0, sizeof st);
-        for (int i = 0; i < n; i++)
-            if (label[i] == cls)
-                stats_add(&st[comp[i]], rgb + 3 * (size_t)i);
+        class_stats(st, rgb, n, label, cls, comp);
         int bc = -1;
         double blam = 0, be[3] = {0, 0, 0}, bthr = 0;
         for (int k = 0; k < nc; k++) {
