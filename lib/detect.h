@@ -40,7 +40,8 @@ pimg_status pimg_detect_model_save(const pimg_detect_model *m, const char *path,
  * out->confidence with a model is a Platt-calibrated probability that the box has IoU >= 0.5
  * with the true product box. out->mask is the colour-histogram mask (mask.h), or with
  * grabcut_mask the GrabCut one (about 20 ms more at 1024 px: for callers that draw the mask into
- * an output). The box is refined by that mask, so it can differ by a few pixels between the two. Errors: BAD_INPUT (tensor too small/not colour), NOMEM.
+ * an output). The box is refined by that mask, so it can differ by a few pixels between the two.
+ * Errors: BAD_INPUT (tensor too small/not colour), NOMEM.
  * Ownership: out->mask belongs to out; release with pimg_detection_clear. */
 pimg_status pimg_detect_run(const pimg_detect_model *m, const pimg_tensor *t, int grabcut_mask,
                             pimg_detection *out, pimg_error *err);

@@ -551,8 +551,9 @@ static pimg_status mask_core(const pimg_tensor *t, const double box[4], const pi
         }
     }
     /* What the frame's edge cannot reach is a hole. Fill it when it is small (speckle) or
-     * mostly departs from the backdrop (a product patch in a backdrop-like colour); keep it when it
-     * is a real opening showing backdrop (the loop of a stethoscope, the handle of a mug). */
+     * mostly departs from the backdrop (a product patch in a backdrop-like colour); keep it
+     * when it is a real opening showing backdrop (the loop of a stethoscope, the handle of a
+     * mug). */
     long small = (long)(0.005 * (bx1 - bx0) * (by1 - by0)) + 4;
     for (size_t i0 = 0; i0 < n; i0++) {
         if (bin[i0] != 0)

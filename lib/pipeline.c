@@ -342,7 +342,8 @@ static pimg_status run_analysis(const pimg_models *models, pimg_image *img, cons
             pthread_join(dj.thread, NULL);
         pimg_detection_clear(&s->det);
         wasted_ms = dj.ms;
-        dj = (detect_job){.model = pimg_models_detect(models), .t = s->upright, .grabcut_mask = want_mask, .det = &s->det};
+        dj = (detect_job){
+            .model = pimg_models_detect(models), .t = s->upright, .grabcut_mask = want_mask, .det = &s->det};
         threaded = detect_start(&dj);
     }
     if (!st)
